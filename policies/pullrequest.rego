@@ -2,7 +2,8 @@
 #
 # The input document and the violation codes are gitpoli's policy contract
 # (see README.md). A missing or mistyped fact produces a violation instead of
-# silently skipping a rule: the decision fails closed.
+# silently skipping a rule, so the decision fails closed. Rules read input
+# the way deploy.rego explains: object.get with a path is total.
 #
 # A violation is {"code", "msg"} plus, where a config value decided it,
 # "config": the path of that value in the .repol/pullrequest.yaml document.
@@ -14,44 +15,6 @@ default allow := false
 
 allow if count(violations) == 0
 
-# --- the documents the rules read ------------------------------------------
-
-policy := input.repo_policy.policy if is_object(input.repo_policy.policy)
-
-rules := policy.rules if is_object(policy.rules)
-
-default rules_ok := false
-
-rules_ok if is_object(policy.rules)
-
-meta := helpers.get(input, "workflow_meta", {})
-
-approvers := helpers.distinct_approvers(helpers.get(meta, "approvers", []))
-
-# Branch names with one leading refs/heads/ removed; a ref that is absent or
-# not a string leaves them undefined, and an undefined branch matches no rule.
-head := helpers.strip_heads(input.head_ref) if is_string(input.head_ref)
-
-base := helpers.strip_heads(input.base_ref) if is_string(input.base_ref)
-
-default head_shown := "(missing)"
-
-head_shown := head
-
-head_shown := helpers.show(input.head_ref) if {
-	helpers.present(input, "head_ref")
-	not is_string(input.head_ref)
-}
-
-default base_shown := "(missing)"
-
-base_shown := base
-
-base_shown := helpers.show(input.base_ref) if {
-	helpers.present(input, "base_ref")
-	not is_string(input.base_ref)
-}
-
 # --- the repository policy -------------------------------------------------
 
 # Without a rules object none of the rule checks below can run, so its
@@ -61,7 +24,7 @@ violations contains {
 	"msg": "Pull request policy or rules section missing in repo_policy",
 	"config": ["policy", "rules"],
 } if {
-	not rules_ok
+	not is_object(object.get(input, ["repo_policy", "policy", "rules"], null))
 }
 
 violations contains {
@@ -69,8 +32,8 @@ violations contains {
 	"msg": "policy.version must be string",
 	"config": ["policy", "version"],
 } if {
-	is_object(policy)
-	not is_string(object.get(policy, "version", null))
+	is_object(input.repo_policy.policy)
+	not is_string(object.get(input.repo_policy.policy, "version", null))
 }
 
 violations contains {
@@ -78,7 +41,8 @@ violations contains {
 	"msg": "rules.approvals_required must be number",
 	"config": ["policy", "rules", "approvals_required"],
 } if {
-	rules_ok
+	rules := input.repo_policy.policy.rules
+	is_object(rules)
 	not is_number(object.get(rules, "approvals_required", null))
 }
 
@@ -87,51 +51,64 @@ violations contains {
 	"msg": "policy.branch_rules must be an array of {source, target} objects",
 	"config": ["policy", "branch_rules"],
 } if {
-	helpers.present(policy, "branch_rules")
-	not is_array(policy.branch_rules)
+	branch_rules := input.repo_policy.policy.branch_rules
+	not is_array(branch_rules)
 }
 
 # --- the pull-request rules ------------------------------------------------
 
-branch_rule_matches if {
-	some rule in policy.branch_rules
+# Branch names with one leading refs/heads/ removed; null when the ref is
+# absent or not a string, and null matches no pattern.
+head := helpers.branch_name(object.get(input, "head_ref", null))
+
+base := helpers.branch_name(object.get(input, "base_ref", null))
+
+violations contains {
+	"code": "branch_naming.denied",
+	"msg": sprintf("Branch %q → %q does not match any allowed branch naming rule", [
+		helpers.shown_ref(input, "head_ref"),
+		helpers.shown_ref(input, "base_ref"),
+	]),
+	"config": ["policy", "branch_rules"],
+} if {
+	branch_rules := input.repo_policy.policy.branch_rules
+	is_array(branch_rules)
+	count(branch_rules) > 0
+	not branch_rule_matches(branch_rules, head, base)
+}
+
+# Entries that are not {source, target} string pairs never match.
+branch_rule_matches(branch_rules, head, base) if {
+	some rule in branch_rules
 	helpers.glob_match(rule.source, head)
 	helpers.glob_match(rule.target, base)
 }
 
 violations contains {
-	"code": "branch_naming.denied",
-	"msg": sprintf("Branch %q → %q does not match any allowed branch naming rule", [head_shown, base_shown]),
-	"config": ["policy", "branch_rules"],
+	"code": "target_branch.denied",
+	"msg": sprintf("Target branch %q not in allowed list: %v", [helpers.shown_ref(input, "base_ref"), allowed]),
+	"config": ["policy", "rules", "allowed_target_branches"],
 } if {
-	is_array(policy.branch_rules)
-	count(policy.branch_rules) > 0
-	not branch_rule_matches
+	allowed := input.repo_policy.policy.rules.allowed_target_branches
+	allowed != null
+	not target_allowed(allowed, base)
 }
 
-target_allowed if {
-	some pattern in rules.allowed_target_branches
+target_allowed(allowed, base) if {
+	some pattern in allowed
 	helpers.glob_match(pattern, base)
 }
 
 violations contains {
-	"code": "target_branch.denied",
-	"msg": sprintf("Target branch %q not in allowed list: %v", [base_shown, rules.allowed_target_branches]),
-	"config": ["policy", "rules", "allowed_target_branches"],
-} if {
-	helpers.present(rules, "allowed_target_branches")
-	rules.allowed_target_branches != null
-	not target_allowed
-}
-
-violations contains {
 	"code": "approvals.insufficient",
-	"msg": sprintf("Requires %d approvers, but only %d provided", [rules.approvals_required, count(approvers)]),
+	"msg": sprintf("Requires %d approvers, but only %d provided", [required, count(approvers)]),
 	"config": ["policy", "rules", "approvals_required"],
 } if {
-	is_number(rules.approvals_required)
-	rules.approvals_required > 0
-	count(approvers) < rules.approvals_required
+	required := input.repo_policy.policy.rules.approvals_required
+	is_number(required)
+	required > 0
+	approvers := helpers.distinct_approvers(object.get(input, ["workflow_meta", "approvers"], []))
+	count(approvers) < required
 }
 
 violations contains {
@@ -139,8 +116,6 @@ violations contains {
 	"msg": "Sign-off required for pull request",
 	"config": ["policy", "rules", "signed_off"],
 } if {
-	helpers.is_set(rules, "signed_off")
-	not signed_off
+	input.repo_policy.policy.rules.signed_off != false
+	object.get(input, ["workflow_meta", "signed_off"], false) != true
 }
-
-signed_off if meta.signed_off == true

@@ -1,27 +1,8 @@
 # Helpers shared by the deploy and pull-request policies.
 #
-# Every check here is total: it is defined (true or false) for any value,
-# including an absent one, so that a rule built on it can never be skipped
-# because a fact is missing. That is what keeps the policies fail-closed.
+# Every helper is total: it is defined for any value it is given, so a rule
+# built on it is never skipped because a value has the wrong type.
 package lib.helpers
-
-# present holds when obj is an object that has key, whatever its value.
-present(obj, key) if {
-	is_object(obj)
-	key in object.keys(obj)
-}
-
-# is_set holds when key is present and its value is not false
-# (null, 0 and "" count as set).
-is_set(obj, key) if {
-	present(obj, key)
-	obj[key] != false
-}
-
-# get returns obj[key], or def when obj is not an object or has no key.
-get(obj, key, def) := object.get(obj, key, def) if is_object(obj)
-
-get(obj, _, def) := def if not is_object(obj)
 
 # is_string_array holds for an array whose elements are all strings.
 is_string_array(x) if {
@@ -29,6 +10,18 @@ is_string_array(x) if {
 	every e in x {
 		is_string(e)
 	}
+}
+
+# is_null_or_string_array holds for null or an array of strings.
+is_null_or_string_array(x) if x == null
+
+is_null_or_string_array(x) if is_string_array(x)
+
+# string_in holds when list is an array that contains the string s.
+string_in(list, s) if {
+	is_array(list)
+	is_string(s)
+	s in list
 }
 
 # distinct_approvers is the set of approver logins in x, trimmed and
@@ -45,6 +38,11 @@ distinct_approvers(x) := set() if not is_array(x)
 # strip_heads removes one leading "refs/heads/" from a branch reference.
 strip_heads(ref) := trim_prefix(ref, "refs/heads/")
 
+# branch_name is the branch a ref names, or null when ref is not a string.
+branch_name(ref) := strip_heads(ref) if is_string(ref)
+
+branch_name(ref) := null if not is_string(ref)
+
 # glob_match matches s against pattern with "/" as the only delimiter:
 # "*" stays within a path segment, "**" crosses segments. Non-strings and
 # invalid patterns match nothing.
@@ -55,7 +53,15 @@ glob_match(pattern, s) if {
 }
 
 # show renders a value for a message: strings as they are, anything else
-# (including an absent value, passed as null by callers) as JSON.
+# as JSON.
 show(x) := x if is_string(x)
 
 show(x) := json.marshal(x) if not is_string(x)
+
+# shown_ref renders doc[key] as a branch name for a message: "(missing)"
+# when absent, JSON when not a string.
+shown_ref(doc, key) := branch_name(doc[key]) if is_string(doc[key])
+
+shown_ref(doc, key) := json.marshal(doc[key]) if not is_string(doc[key])
+
+shown_ref(doc, key) := "(missing)" if not key in object.keys(doc)

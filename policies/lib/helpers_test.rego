@@ -2,27 +2,6 @@ package lib.helpers_test
 
 import data.lib.helpers
 
-test_present if {
-	helpers.present({"a": false}, "a")
-	helpers.present({"a": null}, "a")
-	not helpers.present({"a": 1}, "b")
-	not helpers.present("a", "a")
-}
-
-test_is_set if {
-	helpers.is_set({"a": null}, "a")
-	helpers.is_set({"a": 0}, "a")
-	helpers.is_set({"a": ""}, "a")
-	not helpers.is_set({"a": false}, "a")
-	not helpers.is_set({}, "a")
-}
-
-test_get if {
-	helpers.get({"a": 1}, "a", 2) == 1
-	helpers.get({}, "a", 2) == 2
-	helpers.get(null, "a", 2) == 2
-}
-
 test_is_string_array if {
 	helpers.is_string_array([])
 	helpers.is_string_array(["a"])
@@ -34,6 +13,33 @@ test_distinct_approvers if {
 	helpers.distinct_approvers(["Alice", " alice ", "", "  ", "bob", 3]) == {"alice", "bob"}
 	helpers.distinct_approvers(null) == set()
 	helpers.distinct_approvers("alice") == set()
+}
+
+test_is_null_or_string_array if {
+	helpers.is_null_or_string_array(null)
+	helpers.is_null_or_string_array(["main"])
+	not helpers.is_null_or_string_array(false)
+	not helpers.is_null_or_string_array("main")
+	not helpers.is_null_or_string_array([1])
+}
+
+test_string_in if {
+	helpers.string_in(["a", "b"], "b")
+	not helpers.string_in(["a"], "b")
+	not helpers.string_in("a", "a")
+	not helpers.string_in({"x": "a"}, "a")
+	not helpers.string_in([null], null)
+}
+
+test_branch_name if {
+	helpers.branch_name("refs/heads/feature/x") == "feature/x"
+	helpers.branch_name(false) == null
+}
+
+test_shown_ref if {
+	helpers.shown_ref({"r": "refs/heads/x"}, "r") == "x"
+	helpers.shown_ref({"r": false}, "r") == "false"
+	helpers.shown_ref({}, "r") == "(missing)"
 }
 
 test_strip_heads if {

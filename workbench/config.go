@@ -1,0 +1,272 @@
+package workbench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigFile is one parsed and validated .repol file.
+type ConfigFile struct {
+	// File is the display path, e.g. ".repol/deploy.yaml".
+	File string
+	// Value is the document as JSON-compatible Go values (maps, slices,
+	// json.Number, ...); nil when the file could not be parsed.
+	Value any
+	// Problems lists every way the file breaks its schema or YAML itself.
+	// A policy whose config has problems always denies.
+	Problems Problems
+
+	value ast.Value
+	index map[string]nodePos
+}
+
+// nodePos locates one value of a YAML document.
+type nodePos struct {
+	key   Pos // the mapping key naming the value; zero for items and the root
+	val   Pos
+	field string // display path, e.g. policy.branch_rules[2].source
+}
+
+// pathKey is the index key of a document path. Array indices are decimal
+// strings, as in JSON Schema instance locations.
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
+
+// Pos returns the position of the value at path, or of its nearest
+// ancestor present in the file when the value itself is absent.
+func (c *ConfigFile) Pos(path []string) Pos {
+	if c == nil {
+		return Pos{}
+	}
+	for n := len(path); n >= 0; n-- {
+		if np, ok := c.index[pathKey(path[:n])]; ok {
+			return np.val
+		}
+	}
+	return Pos{File: c.File}
+}
+
+// field renders path for messages, using the file's own knowledge of which
+// elements are array indices.
+func (c *ConfigFile) field(path []string) string {
+	if np, ok := c.index[pathKey(path)]; ok {
+		return np.field
+	}
+	if len(path) == 0 {
+		return ""
+	}
+	parent := c.field(path[:len(path)-1])
+	return joinField(parent, path[len(path)-1], false)
+}
+
+func joinField(parent, elem string, index bool) string {
+	switch {
+	case index:
+		return parent + "[" + elem + "]"
+	case parent == "":
+		return elem
+	default:
+		return parent + "." + elem
+	}
+}
+
+// loadConfigFile reads name from dir, parses it and validates it against
+// schema. A missing file returns nil and no error: the policy then sees no
+// repo_policy and denies for that reason.
+func loadConfigFile(dir Dir, name string, schema *compiledSchema) (*ConfigFile, error) {
+	data, err := fs.ReadFile(dir.FS, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	c := &ConfigFile{File: dir.file(name), index: map[string]nodePos{}}
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", c.File, err)
+	}
+	c.parse(data)
+	if c.Value != nil {
+		v, err := ast.InterfaceToValue(c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("convert config %s: %w", c.File, err)
+		}
+		c.value = v
+		c.Problems = append(c.Problems, schema.validate(c)...)
+	}
+	c.Problems.Sort()
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parse turns YAML into a JSON-compatible value, recording where each value
+// sits so that schema errors and policy violations can point at it.
+func (c *ConfigFile) parse(data []byte) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p := Problem{Pos: Pos{File: c.File}, Code: "yaml", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = m[2]
+		}
+		c.Problems = append(c.Problems, p)
+		return
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		c.Problems = append(c.Problems, Problem{Pos: Pos{File: c.File, Line: 1, Col: 1}, Code: "yaml", Msg: "file is empty"})
+		return
+	}
+	root := doc.Content[0]
+	v, ok := c.convert(root, nil, "", Pos{}, 0)
+	if ok {
+		c.Value = v
+	}
+}
+
+// maxDepth bounds nesting (and alias expansion) of a config document.
+const maxDepth = 64
+
+func (c *ConfigFile) pos(n *yaml.Node) Pos { return Pos{File: c.File, Line: n.Line, Col: n.Column} }
+
+func (c *ConfigFile) problem(n *yaml.Node, field, msg string) {
+	c.Problems = append(c.Problems, Problem{Pos: c.pos(n), Field: field, Code: "yaml", Msg: msg})
+}
+
+func (c *ConfigFile) convert(n *yaml.Node, path []string, field string, keyPos Pos, depth int) (any, bool) {
+	if depth > maxDepth {
+		c.problem(n, field, "nested too deeply")
+		return nil, false
+	}
+	c.index[pathKey(path)] = nodePos{key: keyPos, val: c.pos(n), field: field}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return c.convert(n.Alias, path, field, keyPos, depth+1)
+	case yaml.MappingNode:
+		obj := make(map[string]any, len(n.Content)/2)
+		seen := make(map[string]int, len(n.Content)/2)
+		ok := true
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				c.problem(k, field, "mapping keys must be plain strings")
+				ok = false
+				continue
+			}
+			if k.Tag == "!!merge" {
+				c.problem(k, field, "merge keys (<<) are not supported; write the keys out")
+				ok = false
+				continue
+			}
+			name := k.Value
+			childField := joinField(field, name, false)
+			if first, dup := seen[name]; dup {
+				c.problem(k, childField, fmt.Sprintf("duplicate key (first set on line %d)", first))
+				ok = false
+				continue
+			}
+			seen[name] = k.Line
+			child, childOK := c.convert(v, append(path[:len(path):len(path)], name), childField, c.pos(k), depth+1)
+			ok = ok && childOK
+			obj[name] = child
+		}
+		return obj, ok
+	case yaml.SequenceNode:
+		arr := make([]any, len(n.Content))
+		ok := true
+		for i, item := range n.Content {
+			idx := strconv.Itoa(i)
+			child, childOK := c.convert(item, append(path[:len(path):len(path)], idx), joinField(field, idx, true), Pos{}, depth+1)
+			ok = ok && childOK
+			arr[i] = child
+		}
+		return arr, ok
+	case yaml.ScalarNode:
+		return c.scalar(n, field)
+	default:
+		c.problem(n, field, "unsupported YAML node")
+		return nil, false
+	}
+}
+
+// scalar converts a YAML scalar to its JSON counterpart. Numbers become
+// json.Number so that integers stay integers for the schema.
+func (c *ConfigFile) scalar(n *yaml.Node, field string) (any, bool) {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil, true
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			c.problem(n, field, err.Error())
+			return nil, false
+		}
+		return b, true
+	case "!!int":
+		var i int64
+		if err := n.Decode(&i); err == nil {
+			return json.Number(strconv.FormatInt(i, 10)), true
+		}
+		var u uint64
+		if err := n.Decode(&u); err == nil {
+			return json.Number(strconv.FormatUint(u, 10)), true
+		}
+		c.problem(n, field, fmt.Sprintf("integer %s is out of range", n.Value))
+		return nil, false
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			c.problem(n, field, fmt.Sprintf("%s is not a finite number", n.Value))
+			return nil, false
+		}
+		return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), true
+	default:
+		// Strings, and timestamps such as last_updated: 2026-01-31 kept as
+		// written: the schemas call them strings.
+		return n.Value, true
+	}
+}
+
+// Config holds the parsed .repol files, one per policy; a nil entry means
+// the file does not exist.
+type Config struct {
+	Dir   Dir
+	Files map[Policy]*ConfigFile
+}
+
+// Problems lists the problems of every config file.
+func (c *Config) Problems() Problems {
+	var ps Problems
+	for _, p := range Policies() {
+		if f := c.Files[p]; f != nil {
+			ps = append(ps, f.Problems...)
+		}
+	}
+	ps.Sort()
+	return ps
+}
+
+// LoadConfig reads and validates every policy's config file in src.Config
+// against its schema in src.Schemas. Invalid files are returned with their
+// problems; only I/O failures are errors.
+func LoadConfig(src Sources) (*Config, error) {
+	schemas, schemaProblems := compileSchemas(src.Schemas)
+	cfg := &Config{Dir: src.Config, Files: map[Policy]*ConfigFile{}}
+	for _, p := range Policies() {
+		f, err := loadConfigFile(src.Config, p.ConfigFile(), schemas[p])
+		if err != nil {
+			return nil, err
+		}
+		if f != nil && schemas[p] == nil {
+			// Without its schema a file cannot be trusted: fail closed.
+			f.Problems = append(f.Problems, schemaProblems[p]...)
+		}
+		cfg.Files[p] = f
+	}
+	return cfg, nil
+}

@@ -1,0 +1,388 @@
+// Package workbench is gitpoli's engine: it loads policies, config and
+// schemas, decides deployments and pull requests, and runs policy tests.
+// The terminal UI, the CLI and the server are front ends over it, so a
+// decision made in one is the decision made in the others.
+package workbench
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// DefaultDecisionTimeout bounds one decision when the caller's context has
+// no deadline of its own.
+const DefaultDecisionTimeout = 5 * time.Second
+
+// Engine holds compiled policies and loaded config, ready to decide. It is
+// immutable once built and safe for concurrent use; a reload builds a new
+// Engine and swaps it in.
+type Engine struct {
+	src      Sources
+	modules  map[string]*ast.Module // parsed, as written (for the test runner)
+	sources  map[string][]byte
+	compiler *ast.Compiler
+	queries  map[Policy]rego.PreparedEvalQuery
+	rules    map[Policy]map[string][]*ast.Rule // violation code → rules that emit it
+	config   *Config
+	hash     string
+}
+
+// New loads and compiles the policies in src and prepares every decision
+// once. Rego that does not parse or compile in strict mode is returned as
+// Problems with file:line positions. Config problems do not stop the
+// engine: they deny the affected policy's decisions (see Decide) and are
+// listed by Config().Problems().
+func New(ctx context.Context, src Sources) (*Engine, error) {
+	modules, sources, problems, err := parseModules(src.Policies)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	compiler := newCompiler()
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, regoProblems(compiler.Errors)
+	}
+	e := &Engine{
+		src:      src,
+		modules:  modules,
+		sources:  sources,
+		compiler: compiler,
+		queries:  map[Policy]rego.PreparedEvalQuery{},
+		rules:    map[Policy]map[string][]*ast.Rule{},
+		hash:     hashSources(sources),
+	}
+	for _, p := range Policies() {
+		if err := e.prepare(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := LoadConfig(src)
+	if err != nil {
+		return nil, err
+	}
+	e.config = cfg
+	return e, nil
+}
+
+func newCompiler() *ast.Compiler {
+	return ast.NewCompiler().
+		WithStrict(true).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithEnablePrintStatements(false)
+}
+
+// parseModules parses every .rego file below dir.
+func parseModules(dir Dir) (map[string]*ast.Module, map[string][]byte, Problems, error) {
+	modules := map[string]*ast.Module{}
+	sources := map[string][]byte{}
+	var problems Problems
+	err := fs.WalkDir(dir.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || path.Ext(p) != ".rego" {
+			return nil
+		}
+		src, err := fs.ReadFile(dir.FS, p)
+		if err != nil {
+			return fmt.Errorf("read policy %s: %w", dir.file(p), err)
+		}
+		name := dir.file(p)
+		sources[name] = src
+		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			var errs ast.Errors
+			if errors.As(err, &errs) {
+				problems = append(problems, regoProblems(errs)...)
+				return nil
+			}
+			problems = append(problems, Problem{Pos: Pos{File: name}, Code: "rego", Msg: err.Error()})
+			return nil
+		}
+		modules[name] = m
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load policies from %s: %w", dir.Name, err)
+	}
+	if len(modules) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{Pos: Pos{File: dir.Name}, Code: "rego", Msg: "no .rego files"})
+	}
+	problems.Sort()
+	return modules, sources, problems, nil
+}
+
+func regoProblems(errs ast.Errors) Problems {
+	ps := make(Problems, 0, len(errs))
+	for _, e := range errs {
+		p := Problem{Code: "rego", Msg: e.Code + ": " + e.Message}
+		if e.Location != nil {
+			p.Pos = Pos{File: e.Location.File, Line: e.Location.Row, Col: e.Location.Col}
+		}
+		ps = append(ps, p)
+	}
+	ps.Sort()
+	return ps
+}
+
+// hashSources identifies a policy set: the same files give the same hash.
+func hashSources(sources map[string][]byte) string {
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(sources[n]))
+		h.Write(sources[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// prepare readies the decision query of p and indexes its violation rules
+// by code, so that each violation can name the rule that raised it.
+func (e *Engine) prepare(ctx context.Context, p Policy) error {
+	pkg := ast.MustParseRef("data." + p.Package())
+	for _, name := range []string{"allow", "violations"} {
+		if len(e.compiler.GetRules(pkg.Append(ast.StringTerm(name)))) == 0 {
+			return Problems{{Pos: Pos{File: e.src.Policies.Name}, Code: "rego",
+				Msg: fmt.Sprintf("package %s defines no %q rule: the %s decision cannot be made", p.Package(), name, p)}}
+		}
+	}
+	query := fmt.Sprintf("allow := data.%[1]s.allow; violations := data.%[1]s.violations", p.Package())
+	pq, err := rego.New(
+		rego.Compiler(e.compiler),
+		rego.Store(inmem.New()),
+		rego.Query(query),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return fmt.Errorf("prepare %s decision: %w", p, err)
+	}
+	e.queries[p] = pq
+
+	codes := map[string][]*ast.Rule{}
+	for _, r := range e.compiler.GetRules(pkg.Append(ast.StringTerm("violations"))) {
+		if code, ok := ruleCode(r); ok {
+			codes[code] = append(codes[code], r)
+		}
+	}
+	e.rules[p] = codes
+	return nil
+}
+
+// ruleCode returns the violation code a rule emits, when its head is an
+// object literal with a literal "code".
+func ruleCode(r *ast.Rule) (string, bool) {
+	t := r.Head.Key
+	if t == nil {
+		t = r.Head.Value
+	}
+	if t == nil {
+		return "", false
+	}
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return "", false
+	}
+	code := obj.Get(ast.StringTerm("code"))
+	if code == nil {
+		return "", false
+	}
+	s, ok := code.Value.(ast.String)
+	return string(s), ok
+}
+
+// Sources returns where the engine's files came from.
+func (e *Engine) Sources() Sources { return e.src }
+
+// Config returns the loaded .repol config.
+func (e *Engine) Config() *Config { return e.config }
+
+// Hash identifies the policy set (all .rego sources) that decides.
+func (e *Engine) Hash() string { return e.hash }
+
+// Decision is the outcome of one policy evaluation.
+type Decision struct {
+	Policy     Policy      `json:"policy"`
+	Allow      bool        `json:"allow"`
+	Violations []Violation `json:"violations"`
+}
+
+// Codes returns the violation codes in order.
+func (d Decision) Codes() []string {
+	codes := make([]string, len(d.Violations))
+	for i, v := range d.Violations {
+		codes[i] = v.Code
+	}
+	return codes
+}
+
+// Violation is one reason a decision denies.
+type Violation struct {
+	Code string `json:"code"`
+	Msg  string `json:"msg"`
+	// Rule is where the Rego rule that raised it is written.
+	Rule *Pos `json:"rule,omitempty"`
+	// ConfigPath is the config value the rule relied on, e.g.
+	// policy.environments.production.rules.approvals_required.
+	ConfigPath string `json:"config_path,omitempty"`
+	// Config is where that value is set in the .repol file (or its nearest
+	// enclosing key when it is absent). Nil when the config came inline
+	// with the input.
+	Config *Pos `json:"config,omitempty"`
+
+	configPath []string
+}
+
+// CodeEngineError is the violation code of a decision that could not be
+// evaluated. It always denies.
+const CodeEngineError = "engine.error"
+
+// CodeConfigInvalid is the violation code for a .repol file that does not
+// parse or breaks its schema. It always denies.
+const CodeConfigInvalid = "config.invalid"
+
+func errorDecision(p Policy, err error) Decision {
+	return Decision{Policy: p, Violations: []Violation{{Code: CodeEngineError, Msg: err.Error()}}}
+}
+
+// Decide evaluates policy p on in. When in has no repo_policy, the
+// engine's .repol config for p is added to it; a config with problems
+// adds a config.invalid violation for each.
+//
+// Decide fails closed: every error is also returned as a denying Decision
+// with code engine.error, so a caller that ignores the error still denies.
+func (e *Engine) Decide(ctx context.Context, p Policy, in Input) (Decision, error) {
+	d, _, err := e.decide(ctx, p, in, nil)
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, p Policy, in Input, opts []rego.EvalOption) (Decision, *ConfigFile, error) {
+	pq, ok := e.queries[p]
+	if !ok {
+		err := fmt.Errorf("unknown policy %q", p)
+		return errorDecision(p, err), nil, err
+	}
+	if in.obj == nil {
+		err := ErrNotObject
+		return errorDecision(p, err), nil, err
+	}
+	doc := in.obj
+	var cfg *ConfigFile
+	if !in.Has("repo_policy") {
+		cfg = e.config.Files[p]
+		if cfg != nil && cfg.value != nil {
+			doc = in.with("repo_policy", cfg.value)
+		}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultDecisionTimeout)
+		defer cancel()
+	}
+	rs, err := pq.Eval(ctx, append(opts, rego.EvalParsedInput(doc))...)
+	if err != nil {
+		err = fmt.Errorf("evaluate %s: %w", p, err)
+		return errorDecision(p, err), cfg, err
+	}
+	d, err := e.decision(p, rs)
+	if err != nil {
+		return errorDecision(p, err), cfg, err
+	}
+	if cfg != nil {
+		for _, prob := range cfg.Problems {
+			pos := prob.Pos
+			d.Violations = append(d.Violations, Violation{
+				Code:       CodeConfigInvalid,
+				Msg:        prob.String(),
+				ConfigPath: prob.Field,
+				Config:     &pos,
+			})
+		}
+		for i := range d.Violations {
+			v := &d.Violations[i]
+			if v.configPath != nil {
+				pos := cfg.Pos(v.configPath)
+				v.Config = &pos
+			}
+		}
+	}
+	slices.SortFunc(d.Violations, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Code, b.Code), cmp.Compare(a.Msg, b.Msg))
+	})
+	d.Violations = slices.CompactFunc(d.Violations, func(a, b Violation) bool {
+		return a.Code == b.Code && a.Msg == b.Msg
+	})
+	d.Allow = d.Allow && len(d.Violations) == 0
+	return d, cfg, nil
+}
+
+// decision reads the query result. Anything unexpected is an error, and
+// an error denies.
+func (e *Engine) decision(p Policy, rs rego.ResultSet) (Decision, error) {
+	d := Decision{Policy: p, Violations: []Violation{}}
+	if len(rs) != 1 {
+		return d, fmt.Errorf("policy %s produced no decision (is allow or violations undefined?)", p.Package())
+	}
+	allow, ok := rs[0].Bindings["allow"].(bool)
+	if !ok {
+		return d, fmt.Errorf("%s.allow is %T, not a boolean", p.Package(), rs[0].Bindings["allow"])
+	}
+	raw, ok := rs[0].Bindings["violations"].([]any)
+	if !ok {
+		return d, fmt.Errorf("%s.violations is %T, not a set", p.Package(), rs[0].Bindings["violations"])
+	}
+	d.Allow = allow
+	for _, r := range raw {
+		v, err := e.violation(p, r)
+		if err != nil {
+			return d, err
+		}
+		d.Violations = append(d.Violations, v)
+	}
+	return d, nil
+}
+
+func (e *Engine) violation(p Policy, r any) (Violation, error) {
+	obj, ok := r.(map[string]any)
+	if !ok {
+		return Violation{}, fmt.Errorf("%s.violations holds %T, not an object with code and msg", p.Package(), r)
+	}
+	code, ok1 := obj["code"].(string)
+	msg, ok2 := obj["msg"].(string)
+	if !ok1 || !ok2 || code == "" {
+		return Violation{}, fmt.Errorf("%s.violations holds an entry without string code and msg: %v", p.Package(), obj)
+	}
+	v := Violation{Code: code, Msg: msg}
+	if rules := e.rules[p][code]; len(rules) > 0 {
+		loc := rules[0].Location
+		v.Rule = &Pos{File: loc.File, Line: loc.Row}
+	}
+	if raw, ok := obj["config"].([]any); ok {
+		path := make([]string, 0, len(raw))
+		for _, el := range raw {
+			path = append(path, fmt.Sprint(el))
+		}
+		v.configPath = path
+		v.ConfigPath = strings.Join(path, ".")
+	}
+	return v, nil
+}

@@ -1,0 +1,119 @@
+package workbench
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Input is a policy input document, converted once to OPA's representation
+// so that deciding on it costs no further parsing.
+type Input struct {
+	obj ast.Object
+}
+
+// ErrNotObject is returned for input that is JSON but not a JSON object.
+var ErrNotObject = errors.New("input must be a JSON object")
+
+// ParseInput parses a JSON object. Anything inside the object is the
+// policy's to judge; only input that is not a JSON object is an error.
+func ParseInput(data []byte) (Input, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return Input{}, errors.New("input is empty")
+	}
+	if trimmed[0] != '{' {
+		var v any
+		if err := json.Unmarshal(trimmed, &v); err != nil {
+			return Input{}, fmt.Errorf("input is not valid JSON: %w", err)
+		}
+		return Input{}, fmt.Errorf("%w (got %s)", ErrNotObject, jsonKind(v))
+	}
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
+		return Input{}, fmt.Errorf("input is not valid JSON: %w", err)
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(trimmed))
+	if err != nil {
+		return Input{}, fmt.Errorf("input is not valid JSON: %w", err)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return Input{}, ErrNotObject
+	}
+	return Input{obj: obj}, nil
+}
+
+// NewInput converts a JSON-compatible document to an Input.
+func NewInput(doc map[string]any) (Input, error) {
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return Input{}, fmt.Errorf("convert input: %w", err)
+	}
+	return Input{obj: v.(ast.Object)}, nil
+}
+
+// Has reports whether the document has a top-level key.
+func (in Input) Has(key string) bool {
+	return in.obj != nil && in.obj.Get(ast.InternedTerm(key)) != nil
+}
+
+// MarshalJSON renders the document as JSON.
+func (in Input) MarshalJSON() ([]byte, error) {
+	if in.obj == nil {
+		return []byte("{}"), nil
+	}
+	v, err := ast.JSON(in.obj)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// lookup returns the value at a path of object keys, or nil.
+func (in Input) lookup(path []string) ast.Value {
+	var v ast.Value = in.obj
+	for _, k := range path {
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil
+		}
+		t := obj.Get(ast.InternedTerm(k))
+		if t == nil {
+			return nil
+		}
+		v = t.Value
+	}
+	return v
+}
+
+// with returns the document with key set to v, leaving in unchanged.
+func (in Input) with(key string, v ast.Value) ast.Object {
+	out := ast.NewObject()
+	if in.obj != nil {
+		in.obj.Foreach(func(k, val *ast.Term) { out.Insert(k, val) })
+	}
+	out.Insert(ast.InternedTerm(key), ast.NewTerm(v))
+	return out
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return strings.TrimSpace(fmt.Sprintf("%T", v))
+}
