@@ -179,13 +179,35 @@ func (e *Engine) prepare(ctx context.Context, p Policy) error {
 	e.queries[p] = pq
 
 	codes := map[string][]*ast.Rule{}
-	for _, r := range e.compiler.GetRules(pkg.Append(ast.StringTerm("violations"))) {
+	for _, r := range e.violationRules(p) {
 		if code, ok := ruleCode(r); ok {
 			codes[code] = append(codes[code], r)
 		}
 	}
 	e.rules[p] = codes
 	return nil
+}
+
+// violationRules returns p's rules named violations as written (the
+// compiler rewrites heads, so positions and codes are read from the parsed
+// modules), in file and line order.
+func (e *Engine) violationRules(p Policy) []*ast.Rule {
+	pkg := ast.MustParseRef("data." + p.Package())
+	var out []*ast.Rule
+	for _, m := range e.modules {
+		if !m.Package.Path.Equal(pkg) {
+			continue
+		}
+		for _, r := range m.Rules {
+			if r.Head.Name.String() == "violations" || r.Head.Ref().String() == "violations" {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *ast.Rule) int {
+		return cmp.Or(cmp.Compare(a.Location.File, b.Location.File), cmp.Compare(a.Location.Row, b.Location.Row))
+	})
+	return out
 }
 
 // ruleCode returns the violation code a rule emits, when its head is an
@@ -310,9 +332,13 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, opts []rego.Eva
 	if cfg != nil {
 		for _, prob := range cfg.Problems {
 			pos := prob.Pos
+			msg := prob.Msg
+			if prob.Field != "" {
+				msg = prob.Field + ": " + msg
+			}
 			d.Violations = append(d.Violations, Violation{
 				Code:       CodeConfigInvalid,
-				Msg:        prob.String(),
+				Msg:        msg,
 				ConfigPath: prob.Field,
 				Config:     &pos,
 			})

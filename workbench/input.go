@@ -26,17 +26,16 @@ func ParseInput(data []byte) (Input, error) {
 	if len(trimmed) == 0 {
 		return Input{}, errors.New("input is empty")
 	}
+	if !json.Valid(trimmed) {
+		var v any
+		return Input{}, jsonError(data, json.Unmarshal(data, &v))
+	}
 	if trimmed[0] != '{' {
 		var v any
 		if err := json.Unmarshal(trimmed, &v); err != nil {
-			return Input{}, fmt.Errorf("input is not valid JSON: %w", err)
+			return Input{}, jsonError(data, err)
 		}
 		return Input{}, fmt.Errorf("%w (got %s)", ErrNotObject, jsonKind(v))
-	}
-	if !json.Valid(trimmed) {
-		var v any
-		err := json.Unmarshal(trimmed, &v)
-		return Input{}, fmt.Errorf("input is not valid JSON: %w", err)
 	}
 	v, err := ast.ValueFromReader(bytes.NewReader(trimmed))
 	if err != nil {
@@ -100,6 +99,24 @@ func (in Input) with(key string, v ast.Value) ast.Object {
 	}
 	out.Insert(ast.InternedTerm(key), ast.NewTerm(v))
 	return out
+}
+
+// jsonError locates a JSON syntax error by line and column.
+func jsonError(data []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := lineCol(data, se.Offset)
+		return fmt.Errorf("input is not valid JSON: line %d, column %d: %w", line, col, err)
+	}
+	return fmt.Errorf("input is not valid JSON: %w", err)
+}
+
+func lineCol(data []byte, offset int64) (line, col int) {
+	offset = min(offset, int64(len(data)))
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, max(col, 1)
 }
 
 func jsonKind(v any) string {

@@ -138,9 +138,13 @@ func (c *ConfigFile) schemaProblems(ve *jsonschema.ValidationError) Problems {
 	switch k := ve.ErrorKind.(type) {
 	case *kind.Required:
 		// Point at the object that lacks the key.
+		pos := c.Pos(path)
+		if np, ok := c.index[pathKey(path)]; ok && !np.key.IsZero() {
+			pos = np.key
+		}
 		ps := make(Problems, 0, len(k.Missing))
 		for _, name := range k.Missing {
-			ps = append(ps, Problem{Pos: c.Pos(path), Field: c.field(append(slices.Clip(path), name)), Code: "schema", Msg: "is required"})
+			ps = append(ps, Problem{Pos: pos, Field: c.field(append(slices.Clip(path), name)), Code: "schema", Msg: "is required"})
 		}
 		return ps
 	case *kind.AdditionalProperties:

@@ -1,0 +1,185 @@
+// Package cli is gitpoli's command line: it parses flags, calls the engine
+// in workbench and renders results as text or JSON. It holds no policy
+// logic of its own.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+)
+
+// Exit codes, the contract scripts rely on.
+const (
+	ExitOK    = 0 // allow, all tests pass, no problems
+	ExitDeny  = 1 // deny, failing tests, problems found
+	ExitUsage = 2 // bad flags or unreadable input
+)
+
+// Env is everything a command takes from its process, so that tests can
+// run commands in-process with buffers.
+type Env struct {
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Defaults holds the embedded policies/, schemas/ and .repol/ used when
+	// the working directory has none of its own.
+	Defaults fs.FS
+	// Dir is the working directory that default paths are resolved in;
+	// empty means the process's own.
+	Dir string
+}
+
+// usageError is a mistake in how a command was called, or input it cannot
+// read: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errDeny is the silent outcome of a command that ran and said no (a deny,
+// a failing test, problems found): exit 1, with the reasons already
+// printed as results.
+var errDeny = errors.New("deny")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env Env) error
+}
+
+func commands() []command {
+	return []command{
+		{"check", "compile policies strictly, check formatting, validate .repol config", runCheckCmd},
+		{"test", "run the OPA unit tests beside the policies", runTestCmd},
+		{"eval", "decide one input document: eval deploy|pullrequest --input FILE", runEvalCmd},
+		{"version", "print the version", runVersionCmd},
+	}
+}
+
+// Run runs the command named by args[0] and returns the process exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return exitCode(c.run(ctx, args[1:], env), env.Stderr, c.name)
+		}
+	}
+	fmt.Fprintf(env.Stderr, "gitpoli: unknown command %q (run gitpoli help)\n", args[0])
+	return ExitUsage
+}
+
+func exitCode(err error, stderr io.Writer, name string) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, errDeny):
+		return ExitDeny
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "gitpoli %s: %v\n", name, err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(stderr, "gitpoli %s: %v\n", name, err)
+		return ExitDeny
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "gitpoli: policy as code for GitHub deployments and pull requests")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: gitpoli <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run gitpoli <command> -h for a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 allow/ok, 1 deny/failures, 2 usage or unreadable input.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("gitpoli "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (gitpoli eval deploy --input x.json) and returns the
+// positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// format is the --format flag: text or json.
+type format string
+
+func (f *format) String() string { return string(*f) }
+
+func (f *format) Set(s string) error {
+	switch s {
+	case "text", "json":
+		*f = format(s)
+		return nil
+	}
+	return fmt.Errorf("want text or json, got %q", s)
+}
+
+func addFormatFlag(fs *flag.FlagSet) *format {
+	f := format("text")
+	fs.Var(&f, "format", "output format: text or json")
+	return &f
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+// sourceFlags are the flags that say where policies, config and schemas
+// come from. An empty flag means: the directory of that name in the
+// working directory if there is one, else the copy built into gitpoli.
+type sourceFlags struct {
+	policies, config, schemas string
+}
+
+func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
+	s := &sourceFlags{}
+	fs.StringVar(&s.policies, "policies", "", "directory of Rego policies and tests (default ./policies, else built in)")
+	fs.StringVar(&s.config, "config", "", "directory of .repol config (default ./.repol, else built in)")
+	fs.StringVar(&s.schemas, "schemas", "", "directory of config JSON Schemas (default ./schemas, else built in)")
+	return s
+}
+
+func (s *sourceFlags) resolve(env Env) (workbench.Sources, error) {
+	var src workbench.Sources
+	var err error
+	if src.Policies, err = resolveDir(env, s.policies, "policies"); err != nil {
+		return src, err
+	}
+	if src.Config, err = resolveDir(env, s.config, ".repol"); err != nil {
+		return src, err
+	}
+	if src.Schemas, err = resolveDir(env, s.schemas, "schemas"); err != nil {
+		return src, err
+	}
+	return src, nil
+}
+
+// resolveDir picks the directory given by a flag (which must exist), or
+// the working directory's default one, or the embedded one.
+func resolveDir(env Env, flagValue, name string) (workbench.Dir, error) {
+	if flagValue != "" {
+		path := flagValue
+		if !filepath.IsAbs(path) && env.Dir != "" {
+			path = filepath.Join(env.Dir, path)
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return workbench.Dir{}, usagef("--%s %s: %v", flagName(name), flagValue, pathErr(err))
+		}
+		if !info.IsDir() {
+			return workbench.Dir{}, usagef("--%s %s: not a directory", flagName(name), flagValue)
+		}
+		return workbench.Dir{FS: os.DirFS(path), Name: filepath.ToSlash(flagValue)}, nil
+	}
+	local := name
+	if env.Dir != "" {
+		local = filepath.Join(env.Dir, name)
+	}
+	if info, err := os.Stat(local); err == nil && info.IsDir() {
+		return workbench.Dir{FS: os.DirFS(local), Name: name}, nil
+	}
+	if env.Defaults == nil {
+		return workbench.Dir{}, fmt.Errorf("no %s directory here and no built-in one", name)
+	}
+	sub, err := fs.Sub(env.Defaults, name)
+	if err != nil {
+		return workbench.Dir{}, fmt.Errorf("built-in %s: %w", name, err)
+	}
+	return workbench.Dir{FS: sub, Name: name, Embedded: true}, nil
+}
+
+func flagName(dir string) string {
+	if dir == ".repol" {
+		return "config"
+	}
+	return dir
+}
+
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

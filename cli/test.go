@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+type testOptions struct {
+	sources  *sourceFlags
+	format   *format
+	run      string
+	coverage bool
+	timeout  time.Duration
+}
+
+func runTestCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("test", env)
+	opts := testOptions{sources: addSourceFlags(fs), format: addFormatFlag(fs)}
+	fs.StringVar(&opts.run, "run", "", "run only tests whose name (e.g. github.deploy_test.test_ref_denied) matches this regular expression")
+	fs.BoolVar(&opts.coverage, "coverage", false, "report line coverage of each policy file")
+	fs.DurationVar(&opts.timeout, "timeout", workbench.DefaultTestTimeout, "time limit for each test")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: gitpoli test [--run REGEX] [--coverage] [--policies DIR] [--format text|json]")
+		fmt.Fprintln(fs.Output(), "\nRuns the OPA unit tests (rules named test_*) beside the policies, as opa test\ndoes. Exit 1 when a test fails, 2 when the policies do not compile.")
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	return runTest(ctx, opts, env)
+}
+
+func runTest(ctx context.Context, opts testOptions, env Env) error {
+	to := workbench.TestOptions{Coverage: opts.coverage, Timeout: opts.timeout}
+	if opts.run != "" {
+		re, err := regexp.Compile(opts.run)
+		if err != nil {
+			return usagef("--run: %v", err)
+		}
+		to.Run = re
+	}
+	src, err := opts.sources.resolve(env)
+	if err != nil {
+		return err
+	}
+	e, err := workbench.New(ctx, src)
+	if err != nil {
+		return compileError(err)
+	}
+	report, err := e.Test(ctx, to)
+	if err != nil {
+		return err
+	}
+	if *opts.format == "json" {
+		if report.Results == nil {
+			report.Results = []workbench.TestResult{}
+		}
+		if err := writeJSON(env.Stdout, report); err != nil {
+			return err
+		}
+	} else {
+		writeTestText(env.Stdout, report)
+	}
+	if report.Failed() {
+		return errDeny
+	}
+	if len(report.Results) == 0 && opts.run != "" {
+		return usagef("no test matches --run %q", opts.run)
+	}
+	return nil
+}
+
+// compileError turns policy problems into an input error (exit 2) whose
+// message lists each problem with its position.
+func compileError(err error) error {
+	var ps workbench.Problems
+	if errors.As(err, &ps) {
+		return usagef("policies do not compile:\n%s", indent(ps.Error(), "  "))
+	}
+	return err
+}
+
+func writeTestText(w io.Writer, r workbench.TestReport) {
+	for _, t := range r.Results {
+		status := strings.ToUpper(string(t.Status))
+		fmt.Fprintf(w, "%-5s %s  %s (%s)\n", status, t.FullName(), t.Pos, t.Duration.Round(time.Microsecond))
+		if t.FailedAt != nil {
+			fmt.Fprintf(w, "      failed at %s: %s\n", t.FailedAt, t.FailedExpr)
+		}
+		if t.Error != "" {
+			fmt.Fprintf(w, "%s\n", indent(t.Error, "      "))
+		}
+		if t.Status != workbench.TestPass && t.Output != "" {
+			fmt.Fprintf(w, "      output:\n%s\n", indent(t.Output, "        "))
+		}
+	}
+	if c := r.Coverage; c != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "coverage:")
+		for _, f := range c.Files {
+			fmt.Fprintf(w, "  %-36s %6.1f%%", f.File, f.Coverage)
+			if len(f.Uncovered) > 0 {
+				fmt.Fprintf(w, "  not covered: lines %s", strings.Join(f.Uncovered, ", "))
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "  %-36s %6.1f%%\n", "total", c.Coverage)
+	}
+	pass, fail, skip := r.Counts()
+	line := fmt.Sprintf("%d passed, %d failed", pass, fail)
+	if skip > 0 {
+		line += fmt.Sprintf(", %d skipped", skip)
+	}
+	fmt.Fprintln(w, line)
+}

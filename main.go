@@ -1,0 +1,34 @@
+// Command gitpoli is policy as code for the GitHub software lifecycle:
+// Rego policies and per-repository .repol config that decide deployments
+// and pull requests.
+package main
+
+import (
+	"context"
+	"embed"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gitpoli/gitpoli/cli"
+)
+
+// defaults are the project's own policies, schemas and sample config, so
+// that gitpoli runs anywhere; a directory of the same name in the working
+// directory takes their place.
+//
+//go:embed policies schemas .repol
+var defaults embed.FS
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], cli.Env{
+		Getenv:   os.Getenv,
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Defaults: defaults,
+	})
+	stop()
+	os.Exit(code)
+}

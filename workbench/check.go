@@ -1,0 +1,91 @@
+package workbench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/format"
+)
+
+// Check compiles the policies in strict mode, reports every file that
+// `opa fmt` would change, and validates every config file against its
+// schema. It returns the engine when the policies compile (even if other
+// problems were found), and every problem found, sorted.
+func Check(ctx context.Context, src Sources) (*Engine, Problems, error) {
+	var problems Problems
+	fmtProblems, err := FormatProblems(src.Policies)
+	if err != nil {
+		return nil, nil, err
+	}
+	problems = append(problems, fmtProblems...)
+
+	e, err := New(ctx, src)
+	var ps Problems
+	switch {
+	case errors.As(err, &ps):
+		problems = append(problems, ps...)
+		cfg, cerr := LoadConfig(src)
+		if cerr != nil {
+			return nil, nil, cerr
+		}
+		problems = append(problems, cfg.Problems()...)
+	case err != nil:
+		return nil, nil, err
+	default:
+		problems = append(problems, e.Config().Problems()...)
+	}
+	problems.Sort()
+	return e, slices.Clip(problems), nil
+}
+
+// FormatProblems lists the .rego files in dir that `opa fmt` would change,
+// each at its first line that differs. Files that do not parse are left to
+// the compiler to report.
+func FormatProblems(dir Dir) (Problems, error) {
+	var problems Problems
+	err := fs.WalkDir(dir.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || path.Ext(p) != ".rego" {
+			return nil
+		}
+		src, err := fs.ReadFile(dir.FS, p)
+		if err != nil {
+			return fmt.Errorf("read policy %s: %w", dir.file(p), err)
+		}
+		name := dir.file(p)
+		formatted, err := format.SourceWithOpts(name, src, format.Opts{RegoVersion: ast.RegoV1})
+		if err != nil || bytes.Equal(formatted, src) {
+			return nil
+		}
+		problems = append(problems, Problem{
+			Pos:  Pos{File: name, Line: firstDifference(src, formatted)},
+			Code: "fmt",
+			Msg:  "not formatted as opa fmt would format it (run: opa fmt -w " + name + ")",
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check formatting of %s: %w", dir.Name, err)
+	}
+	return problems, nil
+}
+
+// firstDifference returns the 1-based number of the first line that
+// differs between a and b.
+func firstDifference(a, b []byte) int {
+	al, bl := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i := range min(len(al), len(bl)) {
+		if !bytes.Equal(al[i], bl[i]) {
+			return i + 1
+		}
+	}
+	return min(len(al), len(bl)) + 1
+}
