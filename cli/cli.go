@@ -119,9 +119,11 @@ func usage(w io.Writer) {
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
+// Its usage text goes to stdout when asked for with -h; a bad flag gets a
+// one-line error instead (see parseInterspersed).
 func newFlagSet(name string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet("gitpoli "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(env.Stdout)
 	return fs
 }
 
@@ -130,12 +132,17 @@ func newFlagSet(name string, env Env) *flag.FlagSet {
 // positionals.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
+	out := fs.Output()
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{err}
+		fs.SetOutput(io.Discard)
+		err := fs.Parse(args)
+		fs.SetOutput(out)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return nil, err
+		}
+		if err != nil {
+			return nil, usagef("%v (see %s -h)", err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -60,7 +60,7 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	}
 	report, err := e.Test(ctx, to)
 	if err != nil {
-		return err
+		return compileError(err)
 	}
 	if *opts.format == "json" {
 		if report.Results == nil {

@@ -267,6 +267,7 @@ ref_allowed(patterns, ref) if {
 
 ref_allowed(patterns, ref) if {
 	some pattern in patterns
+	is_string(pattern)
 	helpers.glob_match(concat("", ["refs/heads/", pattern]), ref)
 }
 

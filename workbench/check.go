@@ -39,9 +39,35 @@ func Check(ctx context.Context, src Sources) (*Engine, Problems, error) {
 		return nil, nil, err
 	default:
 		problems = append(problems, e.Config().Problems()...)
+		// Test files are compiled only for tests; compile them here too, so
+		// that check catches what opa check would.
+		tps, err := e.compileWithTests()
+		if err != nil {
+			return nil, nil, err
+		}
+		problems = append(problems, tps...)
 	}
 	problems.Sort()
 	return e, slices.Clip(problems), nil
+}
+
+// compileWithTests compiles the policies with their tests in strict mode
+// and returns what is wrong with the test files.
+func (e *Engine) compileWithTests() (Problems, error) {
+	modules, err := e.testModules()
+	var ps Problems
+	if errors.As(err, &ps) {
+		return ps, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := newCompiler()
+	c.Compile(modules)
+	if c.Failed() {
+		return regoProblems(c.Errors), nil
+	}
+	return nil, nil
 }
 
 // FormatProblems lists the .rego files in dir that `opa fmt` would change,

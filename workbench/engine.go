@@ -32,7 +32,7 @@ const DefaultDecisionTimeout = 5 * time.Second
 // Engine and swaps it in.
 type Engine struct {
 	src      Sources
-	modules  map[string]*ast.Module // parsed, as written (for the test runner)
+	modules  map[string]*ast.Module // the policy files as written (tests excluded)
 	sources  map[string][]byte
 	compiler *ast.Compiler
 	queries  map[Policy]rego.PreparedEvalQuery
@@ -47,7 +47,7 @@ type Engine struct {
 // engine: they deny the affected policy's decisions (see Decide) and are
 // listed by Config().Problems().
 func New(ctx context.Context, src Sources) (*Engine, error) {
-	modules, sources, problems, err := parseModules(src.Policies)
+	modules, sources, problems, err := parseModules(src.Policies, isPolicyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +88,14 @@ func newCompiler() *ast.Compiler {
 		WithEnablePrintStatements(false)
 }
 
-// parseModules parses every .rego file below dir.
-func parseModules(dir Dir) (map[string]*ast.Module, map[string][]byte, Problems, error) {
+// isPolicyFile selects the Rego files that decide; isTestFile the OPA unit
+// tests beside them, which only the test runner needs.
+func isPolicyFile(name string) bool { return !isTestFile(name) }
+
+func isTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego") }
+
+// parseModules parses the .rego files below dir that include selects.
+func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Module, map[string][]byte, Problems, error) {
 	modules := map[string]*ast.Module{}
 	sources := map[string][]byte{}
 	var problems Problems
@@ -97,7 +103,7 @@ func parseModules(dir Dir) (map[string]*ast.Module, map[string][]byte, Problems,
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || path.Ext(p) != ".rego" {
+		if d.IsDir() || path.Ext(p) != ".rego" || !include(p) {
 			return nil
 		}
 		src, err := fs.ReadFile(dir.FS, p)
@@ -123,11 +129,13 @@ func parseModules(dir Dir) (map[string]*ast.Module, map[string][]byte, Problems,
 		return nil, nil, nil, fmt.Errorf("load policies from %s: %w", dir.Name, err)
 	}
 	if len(modules) == 0 && len(problems) == 0 {
-		problems = append(problems, Problem{Pos: Pos{File: dir.Name}, Code: "rego", Msg: "no .rego files"})
+		problems = append(problems, Problem{Pos: Pos{File: dir.Name}, Code: "rego", Msg: noRegoFiles})
 	}
 	problems.Sort()
 	return modules, sources, problems, nil
 }
+
+const noRegoFiles = "no .rego files"
 
 func regoProblems(errs ast.Errors) Problems {
 	ps := make(Problems, 0, len(errs))
@@ -172,6 +180,9 @@ func (e *Engine) prepare(ctx context.Context, p Policy) error {
 		rego.Compiler(e.compiler),
 		rego.Store(inmem.New()),
 		rego.Query(query),
+		// A built-in that fails (to_number("x"), a bad glob) must not make
+		// an expression quietly undefined: that can skip a violation rule.
+		rego.StrictBuiltinErrors(true),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return fmt.Errorf("prepare %s decision: %w", p, err)
@@ -238,7 +249,8 @@ func (e *Engine) Sources() Sources { return e.src }
 // Config returns the loaded .repol config.
 func (e *Engine) Config() *Config { return e.config }
 
-// Hash identifies the policy set (all .rego sources) that decides.
+// Hash identifies the policy set (the .rego sources other than tests)
+// that decides.
 func (e *Engine) Hash() string { return e.hash }
 
 // Decision is the outcome of one policy evaluation.

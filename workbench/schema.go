@@ -65,6 +65,9 @@ func compileSchema(dir Dir, name string) (*jsonschema.Schema, error) {
 // validate checks c.Value against the schema and turns every failure into a
 // Problem at the offending value.
 func (s *compiledSchema) validate(c *ConfigFile) Problems {
+	if s == nil {
+		return nil // the caller reports the missing schema
+	}
 	err := s.schema.Validate(c.Value)
 	if err == nil {
 		return nil

@@ -3,7 +3,9 @@ package workbench
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,13 +109,21 @@ type FileCoverage struct {
 
 // Test runs the OPA unit tests found among the engine's policies (rules
 // named test_*), the same tests `opa test` runs.
+//
+// Test files are parsed here rather than in New, so that the engine a
+// server runs never pays for them. Test files that do not parse or compile
+// are returned as Problems.
 func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error) {
 	timeout := cmp.Or(opts.Timeout, DefaultTestTimeout)
+	modules, err := e.testModules()
+	if err != nil {
+		return TestReport{}, err
+	}
 	var cov *cover.Cover
 	runner := tester.NewRunner().
 		SetCompiler(newCompiler().WithEnablePrintStatements(true)).
 		SetStore(inmem.New()).
-		SetModules(e.modules).
+		SetModules(modules).
 		SetTimeout(timeout).
 		CapturePrintOutput(true).
 		SetCoverageRuns(nil)
@@ -125,6 +135,10 @@ func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error)
 		runner = runner.SetCoverageQueryTracer(cov)
 	}
 	ch, err := runner.RunTests(ctx, nil)
+	var errs ast.Errors
+	if errors.As(err, &errs) {
+		return TestReport{}, regoProblems(errs)
+	}
 	if err != nil {
 		return TestReport{}, fmt.Errorf("run policy tests: %w", err)
 	}
@@ -141,7 +155,7 @@ func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error)
 		return report, fmt.Errorf("run policy tests: %w", err)
 	}
 	if len(failed) > 0 {
-		e.locateFailures(ctx, report.Results, timeout)
+		e.locateFailures(ctx, modules, report.Results, timeout)
 	}
 	slices.SortFunc(report.Results, func(a, b TestResult) int {
 		return cmp.Or(comparePos(a.Pos, b.Pos), cmp.Compare(a.FullName(), b.FullName()))
@@ -150,6 +164,22 @@ func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error)
 		report.Coverage = coverageReport(cov.Report(e.modules))
 	}
 	return report, nil
+}
+
+// testModules returns the policy modules together with the parsed test
+// files.
+func (e *Engine) testModules() (map[string]*ast.Module, error) {
+	tests, _, problems, err := parseModules(e.src.Policies, isTestFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 && !(len(tests) == 0 && len(problems) == 1 && problems[0].Msg == noRegoFiles) {
+		return nil, problems
+	}
+	modules := make(map[string]*ast.Module, len(e.modules)+len(tests))
+	maps.Copy(modules, e.modules)
+	maps.Copy(modules, tests)
+	return modules, nil
 }
 
 func testResult(r *tester.Result) TestResult {
@@ -178,7 +208,7 @@ func testResult(r *tester.Result) TestResult {
 
 // locateFailures re-runs each failed test with tracing to find the
 // expression it failed on. Tracing is costly, so only failures pay for it.
-func (e *Engine) locateFailures(ctx context.Context, results []TestResult, timeout time.Duration) {
+func (e *Engine) locateFailures(ctx context.Context, modules map[string]*ast.Module, results []TestResult, timeout time.Duration) {
 	for i := range results {
 		r := &results[i]
 		if r.Status != TestFail {
@@ -187,7 +217,7 @@ func (e *Engine) locateFailures(ctx context.Context, results []TestResult, timeo
 		runner := tester.NewRunner().
 			SetCompiler(newCompiler()).
 			SetStore(inmem.New()).
-			SetModules(e.modules).
+			SetModules(modules).
 			SetTimeout(timeout).
 			SetCoverageRuns(nil).
 			EnableTracing(true).
@@ -221,6 +251,32 @@ func failedExpr(trace []*topdown.Event, file string) (Pos, string, bool) {
 	return Pos{}, "", false
 }
 
+// lineRanges merges overlapping and adjacent ranges into "12-14" strings.
+func lineRanges(rs []cover.Range) []string {
+	var lines []int
+	for _, r := range rs {
+		for l := r.Start.Row; l <= r.End.Row; l++ {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	lines = slices.Compact(lines)
+	var out []string
+	for i := 0; i < len(lines); {
+		j := i
+		for j+1 < len(lines) && lines[j+1] == lines[j]+1 {
+			j++
+		}
+		if i == j {
+			out = append(out, fmt.Sprint(lines[i]))
+		} else {
+			out = append(out, fmt.Sprintf("%d-%d", lines[i], lines[j]))
+		}
+		i = j + 1
+	}
+	return out
+}
+
 func coverageReport(r cover.Report) *CoverageReport {
 	out := &CoverageReport{}
 	covered, total := 0, 0
@@ -229,13 +285,7 @@ func coverageReport(r cover.Report) *CoverageReport {
 			continue
 		}
 		fc := FileCoverage{File: file, Covered: fr.CoveredLines, NotCovered: fr.NotCoveredLines, Coverage: fr.Coverage}
-		for _, rg := range fr.NotCovered {
-			if rg.Start.Row == rg.End.Row {
-				fc.Uncovered = append(fc.Uncovered, fmt.Sprint(rg.Start.Row))
-			} else {
-				fc.Uncovered = append(fc.Uncovered, fmt.Sprintf("%d-%d", rg.Start.Row, rg.End.Row))
-			}
-		}
+		fc.Uncovered = lineRanges(fr.NotCovered)
 		covered += fc.Covered
 		total += fc.Covered + fc.NotCovered
 		out.Files = append(out.Files, fc)

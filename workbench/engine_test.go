@@ -1,0 +1,281 @@
+package workbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// TestDecideCases runs the seed-compatible cases: inputs that carry their
+// own repo_policy, with the allow and codes the policy contract gives.
+// The rows of the contract's fail-open table must all deny.
+func TestDecideCases(t *testing.T) {
+	data, err := os.ReadFile("testdata/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name   string          `json:"name"`
+		Policy Policy          `json:"policy"`
+		Input  json.RawMessage `json:"input"`
+		Allow  bool            `json:"allow"`
+		Codes  []string        `json:"codes"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, repoSources())
+	for _, tt := range cases {
+		t.Run(tt.Name, func(t *testing.T) {
+			in, err := ParseInput(tt.Input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := e.Decide(context.Background(), tt.Policy, in)
+			if err != nil && !slices.Equal(tt.Codes, []string{CodeEngineError}) {
+				t.Fatalf("Decide: %v", err)
+			}
+			codes := slices.Compact(d.Codes())
+			if d.Allow != tt.Allow || !slices.Equal(codes, tt.Codes) {
+				t.Errorf("got allow=%v codes=%v, want allow=%v codes=%v", d.Allow, codes, tt.Allow, tt.Codes)
+			}
+			for _, v := range d.Violations {
+				if v.Rule == nil && v.Code != CodeEngineError {
+					t.Errorf("%s: no rule position", v.Code)
+				}
+				if v.Config != nil {
+					t.Errorf("%s: config position %s for an inline repo_policy", v.Code, v.Config)
+				}
+			}
+		})
+	}
+}
+
+func TestDecideWithRepoConfig(t *testing.T) {
+	e := mustEngine(t, repoSources())
+	in := mustInput(t, "testdata/input/deploy-production.json")
+	d, err := e.Decide(context.Background(), Deploy, in)
+	if err != nil || !d.Allow {
+		t.Fatalf("Decide = %+v, %v; want allow", d, err)
+	}
+	in, err = ParseInput([]byte(`{"environment":"production","ref":"refs/heads/main","repo_environments":["production"],
+		"workflow_meta":{"approvers":["alice"],"checks":{"tests":true},"signed_off":true,"deployments_today":0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = e.Decide(context.Background(), Deploy, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || len(d.Violations) != 1 {
+		t.Fatalf("got %+v, want one violation", d)
+	}
+	v := d.Violations[0]
+	if v.Code != "approvals.insufficient" ||
+		v.Rule == nil || !strings.HasPrefix(v.Rule.String(), "policies/deploy.rego:") ||
+		v.Config == nil || v.Config.String() != ".repol/deploy.yaml:9:29" ||
+		v.ConfigPath != "policy.environments.production.rules.approvals_required" {
+		t.Errorf("got %+v (rule %v, config %v)", v, v.Rule, v.Config)
+	}
+}
+
+func TestDecideInvalidConfigDenies(t *testing.T) {
+	valid, err := os.ReadFile("../.repol/deploy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2000 deployments a day breaks the schema but not the Rego: only the
+	// schema check stands between it and an allow.
+	broken := strings.Replace(string(valid), "max_deployments_per_day: 5", "max_deployments_per_day: 2000", 1)
+	e := mustEngine(t, configSources("deploy.yaml", broken))
+	d, err := e.Decide(context.Background(), Deploy, mustInput(t, "testdata/input/deploy-production.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || !slices.Equal(d.Codes(), []string{CodeConfigInvalid}) {
+		t.Fatalf("got %+v, want a config.invalid deny", d)
+	}
+	if got := d.Violations[0].Config.String(); got != ".repol/deploy.yaml:13:34" {
+		t.Errorf("config position %s, want .repol/deploy.yaml:13:34", got)
+	}
+}
+
+func TestDecideMissingConfigDenies(t *testing.T) {
+	src := repoSources()
+	src.Config = Dir{FS: fstest.MapFS{}, Name: ".repol"}
+	e := mustEngine(t, src)
+	d, _ := e.Decide(context.Background(), Deploy, mustInput(t, "testdata/input/deploy-production.json"))
+	if d.Allow || !slices.Contains(d.Codes(), "schema.policy.missing_repo_policy") {
+		t.Errorf("deploy without config: %+v", d)
+	}
+	d, _ = e.Decide(context.Background(), PullRequest, mustInput(t, "testdata/input/pullrequest-feature.json"))
+	if d.Allow || !slices.Contains(d.Codes(), "policy.missing") {
+		t.Errorf("pull request without config: %+v", d)
+	}
+}
+
+// policySources replaces the deploy policy with src, keeping the rest.
+func policySources(t *testing.T, deploy string) Sources {
+	t.Helper()
+	pr, err := os.ReadFile("../policies/pullrequest.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helpers, err := os.ReadFile("../policies/lib/helpers.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := repoSources()
+	src.Policies = Dir{Name: "policies", FS: fstest.MapFS{
+		"deploy.rego":      {Data: []byte(deploy)},
+		"pullrequest.rego": {Data: pr},
+		"lib/helpers.rego": {Data: helpers},
+	}}
+	return src
+}
+
+func TestDecideFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+	}{
+		{"conflicting values", "package github.deploy\n\nallow := true\n\nallow := false if input.environment\n\nviolations := set()\n"},
+		{"violation without code", "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains \"no code\" if true\n"},
+		{"allow not boolean", "package github.deploy\n\nallow := \"yes\"\n\nviolations := set()\n"},
+		{"builtin error", "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains {\"code\": \"x\", \"msg\": \"m\"} if to_number(input.environment) > 1\n"},
+		{"allow undefined", "package github.deploy\n\nallow if false\n\nviolations := set()\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(context.Background(), policySources(t, tt.policy))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			d, err := e.Decide(context.Background(), Deploy, mustInput(t, "testdata/input/deploy-production.json"))
+			if d.Allow {
+				t.Fatalf("decision allows: %+v", d)
+			}
+			if err != nil && !slices.Equal(d.Codes(), []string{CodeEngineError}) {
+				t.Errorf("error %v, but codes %v", err, d.Codes())
+			}
+		})
+	}
+}
+
+func TestDecideCancelled(t *testing.T) {
+	e := mustEngine(t, repoSources())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d, err := e.Decide(ctx, Deploy, mustInput(t, "testdata/input/deploy-production.json"))
+	if err == nil || d.Allow || d.Codes()[0] != CodeEngineError {
+		t.Fatalf("cancelled decision: %+v, %v", d, err)
+	}
+}
+
+func TestNewRejectsBrokenPolicies(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		want   string
+	}{
+		{"syntax", "package github.deploy\n\nallow if {\n", "policies/deploy.rego:4"},
+		{"unused variable (strict)", "package github.deploy\n\nallow if {\n\tx := 1\n\ttrue\n}\n\nviolations := set()\n", "policies/deploy.rego:4"},
+		{"no allow rule", "package github.deploy\n\nviolations := set()\n", "defines no \"allow\" rule"},
+		{"wrong package", "package github.deploys\n\nallow := true\n\nviolations := set()\n", "defines no \"allow\" rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(context.Background(), policySources(t, tt.policy))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("New error %v, want Problems", err)
+			}
+			if !strings.Contains(ps.Error(), tt.want) {
+				t.Errorf("problems %q do not mention %q", ps.Error(), tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		in, wantErr string
+	}{
+		{`{"a": 1}`, ""},
+		{"  {}\n", ""},
+		{"", "input is empty"},
+		{"[1]", "must be a JSON object (got array)"},
+		{"null", "must be a JSON object (got null)"},
+		{"{\n\"a\": }", "line 2, column 6"},
+		{`{"a": 1} {"b": 2}`, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		_, err := ParseInput([]byte(tt.in))
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("ParseInput(%q) = %v", tt.in, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("ParseInput(%q) = %v, want error containing %q", tt.in, err, tt.wantErr)
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	e := mustEngine(t, repoSources())
+	in, err := ParseInput([]byte(`{"environment":"production","ref":"refs/heads/dev","repo_environments":["production"],
+		"workflow_meta":{"approvers":["alice", "ALICE"],"checks":{"tests":true},"signed_off":true,"deployments_today":0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := e.Explain(context.Background(), Deploy, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range x.Fired {
+		var facts []string
+		for _, fact := range f.Facts {
+			b, _ := json.Marshal(fact.Value)
+			facts = append(facts, fact.Path+"="+string(b))
+		}
+		got = append(got, f.Code+" "+strings.Join(facts, " "))
+		if !strings.HasPrefix(f.Rule.String(), "policies/deploy.rego:") {
+			t.Errorf("%s fired at %s", f.Code, f.Rule)
+		}
+	}
+	want := []string{
+		`approvals.insufficient environment="production" workflow_meta.approvers=["alice","ALICE"]`,
+		`ref.denied environment="production" ref="refs/heads/dev"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("fired:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !slices.Equal(x.Decision.Codes(), []string{"approvals.insufficient", "ref.denied"}) {
+		t.Errorf("decision codes %v", x.Decision.Codes())
+	}
+}
+
+// TestEngineDependencies keeps the engine free of front-end dependencies:
+// terminals and databases belong to tui and serve.
+func TestEngineDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"charmbracelet", "sqlite", "pgx", "bubbletea", "lipgloss"} {
+			if strings.Contains(dep, banned) {
+				t.Errorf("workbench depends on %s", dep)
+			}
+		}
+	}
+}
