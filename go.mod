@@ -1,6 +1,6 @@
 module github.com/gitpoli/gitpoli
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/charmbracelet/x/exp/golden v0.1.0
