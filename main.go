@@ -13,11 +13,12 @@ import (
 	"github.com/gitpoli/gitpoli/cli"
 )
 
-// defaults are the project's own policies, schemas and sample config, so
+// defaults are the project's own policies, schemas, sample config and
+// recorded fixtures, so
 // that gitpoli runs anywhere; a directory of the same name in the working
 // directory takes their place.
 //
-//go:embed policies schemas .repol
+//go:embed policies schemas .repol fixtures
 var defaults embed.FS
 
 func main() {

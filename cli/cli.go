@@ -62,6 +62,7 @@ func commands() []command {
 		{"check", "compile policies strictly, check formatting, validate .repol config", runCheckCmd},
 		{"test", "run the OPA unit tests beside the policies", runTestCmd},
 		{"eval", "decide one input document: eval deploy|pullrequest --input FILE", runEvalCmd},
+		{"replay", "replay recorded deliveries (fixtures/), a raw payload, or a live pull request", runReplayCmd},
 		{"version", "print the version", runVersionCmd},
 	}
 }

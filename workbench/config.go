@@ -81,15 +81,22 @@ func joinField(parent, elem string, index bool) string {
 // loadConfigFile reads name from dir, parses it and validates it against
 // schema. A missing file returns nil and no error: the policy then sees no
 // repo_policy and denies for that reason.
-func loadConfigFile(dir Dir, name string, schema *compiledSchema) (*ConfigFile, error) {
+func loadConfigFile(dir Dir, name string, schema *compiledSchema, schemaProblems Problems) (*ConfigFile, error) {
 	data, err := fs.ReadFile(dir.FS, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	c := &ConfigFile{File: dir.file(name), index: map[string]nodePos{}}
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", c.File, err)
+		return nil, fmt.Errorf("read config %s: %w", dir.file(name), err)
 	}
+	return parseConfigFile(dir.file(name), data, schema, schemaProblems)
+}
+
+// parseConfigFile parses and validates one config file. Without its
+// schema a file cannot be trusted: the schema's problems become the file's
+// and the policy denies.
+func parseConfigFile(file string, data []byte, schema *compiledSchema, schemaProblems Problems) (*ConfigFile, error) {
+	c := &ConfigFile{File: file, index: map[string]nodePos{}}
 	c.parse(data)
 	if c.Value != nil {
 		v, err := ast.InterfaceToValue(c.Value)
@@ -98,6 +105,9 @@ func loadConfigFile(dir Dir, name string, schema *compiledSchema) (*ConfigFile, 
 		}
 		c.value = v
 		c.Problems = append(c.Problems, schema.validate(c)...)
+	}
+	if schema == nil {
+		c.Problems = append(c.Problems, schemaProblems...)
 	}
 	c.Problems.Sort()
 	return c, nil
@@ -255,16 +265,15 @@ func (c *Config) Problems() Problems {
 // against its schema in src.Schemas. Invalid files are returned with their
 // problems; only I/O failures are errors.
 func LoadConfig(src Sources) (*Config, error) {
-	schemas, schemaProblems := compileSchemas(src.Schemas)
+	return loadConfig(src, newSchemaSet(src.Schemas))
+}
+
+func loadConfig(src Sources, schemas *schemaSet) (*Config, error) {
 	cfg := &Config{Dir: src.Config, Files: map[Policy]*ConfigFile{}}
 	for _, p := range Policies() {
-		f, err := loadConfigFile(src.Config, p.ConfigFile(), schemas[p])
+		f, err := loadConfigFile(src.Config, p.ConfigFile(), schemas.byPolicy[p], schemas.problems[p])
 		if err != nil {
 			return nil, err
-		}
-		if f != nil && schemas[p] == nil {
-			// Without its schema a file cannot be trusted: fail closed.
-			f.Problems = append(f.Problems, schemaProblems[p]...)
 		}
 		cfg.Files[p] = f
 	}

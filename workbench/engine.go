@@ -38,6 +38,7 @@ type Engine struct {
 	queries  map[Policy]rego.PreparedEvalQuery
 	rules    map[Policy]map[string][]*ast.Rule // violation code → rules that emit it
 	config   *Config
+	schemas  *schemaSet
 	hash     string
 }
 
@@ -73,7 +74,8 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 			return nil, err
 		}
 	}
-	cfg, err := LoadConfig(src)
+	e.schemas = newSchemaSet(src.Schemas)
+	cfg, err := loadConfig(src, e.schemas)
 	if err != nil {
 		return nil, err
 	}
@@ -305,27 +307,33 @@ func errorDecision(p Policy, err error) Decision {
 // Decide fails closed: every error is also returned as a denying Decision
 // with code engine.error, so a caller that ignores the error still denies.
 func (e *Engine) Decide(ctx context.Context, p Policy, in Input) (Decision, error) {
-	d, _, err := e.decide(ctx, p, in, nil)
-	return d, err
+	return e.decide(ctx, p, in, e.configFor(p, in), nil, nil)
 }
 
-func (e *Engine) decide(ctx context.Context, p Policy, in Input, opts []rego.EvalOption) (Decision, *ConfigFile, error) {
+// configFor is the config that completes in: none when the input carries
+// its own repo_policy, else the engine's .repol file for p.
+func (e *Engine) configFor(p Policy, in Input) *ConfigFile {
+	if in.Has("repo_policy") {
+		return nil
+	}
+	return e.config.Files[p]
+}
+
+// decide evaluates p on in completed with cfg (when not nil), adding the
+// violations extra that the caller found before evaluation.
+func (e *Engine) decide(ctx context.Context, p Policy, in Input, cfg *ConfigFile, extra []Violation, opts []rego.EvalOption) (Decision, error) {
 	pq, ok := e.queries[p]
 	if !ok {
 		err := fmt.Errorf("unknown policy %q", p)
-		return errorDecision(p, err), nil, err
+		return errorDecision(p, err), err
 	}
 	if in.obj == nil {
 		err := ErrNotObject
-		return errorDecision(p, err), nil, err
+		return errorDecision(p, err), err
 	}
 	doc := in.obj
-	var cfg *ConfigFile
-	if !in.Has("repo_policy") {
-		cfg = e.config.Files[p]
-		if cfg != nil && cfg.value != nil {
-			doc = in.with("repo_policy", cfg.value)
-		}
+	if cfg != nil && cfg.value != nil {
+		doc = in.with("repo_policy", cfg.value)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -335,12 +343,13 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, opts []rego.Eva
 	rs, err := pq.Eval(ctx, append(opts, rego.EvalParsedInput(doc))...)
 	if err != nil {
 		err = fmt.Errorf("evaluate %s: %w", p, err)
-		return errorDecision(p, err), cfg, err
+		return errorDecision(p, err), err
 	}
 	d, err := e.decision(p, rs)
 	if err != nil {
-		return errorDecision(p, err), cfg, err
+		return errorDecision(p, err), err
 	}
+	d.Violations = append(d.Violations, extra...)
 	if cfg != nil {
 		for _, prob := range cfg.Problems {
 			pos := prob.Pos
@@ -370,7 +379,7 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, opts []rego.Eva
 		return a.Code == b.Code && a.Msg == b.Msg
 	})
 	d.Allow = d.Allow && len(d.Violations) == 0
-	return d, cfg, nil
+	return d, nil
 }
 
 // decision reads the query result. Anything unexpected is an error, and

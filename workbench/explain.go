@@ -39,7 +39,7 @@ type Fact struct {
 // for the hot path.
 func (e *Engine) Explain(ctx context.Context, p Policy, in Input) (Explanation, error) {
 	tracer := topdown.NewBufferTracer()
-	d, _, err := e.decide(ctx, p, in, []rego.EvalOption{rego.EvalQueryTracer(tracer)})
+	d, err := e.decide(ctx, p, in, e.configFor(p, in), nil, []rego.EvalOption{rego.EvalQueryTracer(tracer)})
 	x := Explanation{Decision: d}
 	if err != nil {
 		return x, err

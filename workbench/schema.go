@@ -20,10 +20,15 @@ type compiledSchema struct {
 	schema *jsonschema.Schema
 }
 
-// compileSchemas compiles the JSON Schema of every policy in dir. A schema
+// schemaSet holds the compiled schema of every policy's config. A schema
 // that is missing or broken is reported per policy; that policy's config
 // then counts as invalid.
-func compileSchemas(dir Dir) (map[Policy]*compiledSchema, map[Policy]Problems) {
+type schemaSet struct {
+	byPolicy map[Policy]*compiledSchema
+	problems map[Policy]Problems
+}
+
+func newSchemaSet(dir Dir) *schemaSet {
 	out := map[Policy]*compiledSchema{}
 	problems := map[Policy]Problems{}
 	for _, p := range Policies() {
@@ -35,7 +40,7 @@ func compileSchemas(dir Dir) (map[Policy]*compiledSchema, map[Policy]Problems) {
 		}
 		out[p] = &compiledSchema{file: file, schema: s}
 	}
-	return out, problems
+	return &schemaSet{byPolicy: out, problems: problems}
 }
 
 func compileSchema(dir Dir, name string) (*jsonschema.Schema, error) {

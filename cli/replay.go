@@ -1,0 +1,427 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
+	"github.com/gitpoli/gitpoli/workbench/ghfacts"
+)
+
+type replayOptions struct {
+	sources          *sourceFlags
+	format           *format
+	event            string
+	deliveryID       string
+	deploymentsToday int
+	environment      string
+	record           string
+	targets          []string
+}
+
+func runReplayCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("replay", env)
+	opts := replayOptions{sources: addSourceFlags(fs), format: addFormatFlag(fs)}
+	fs.StringVar(&opts.event, "event", "", "treat FILE as a raw webhook payload of this event (X-GitHub-Event)")
+	fs.StringVar(&opts.deliveryID, "delivery-id", "", "delivery id of a raw payload (X-GitHub-Delivery)")
+	fs.IntVar(&opts.deploymentsToday, "deployments-today", -1, "deployments to the environment already made today (raw payloads and live pull requests)")
+	fs.StringVar(&opts.environment, "environment", "", "live pull request: decide a deployment of its head to this environment")
+	fs.StringVar(&opts.record, "record", "", "live pull request: write what was fetched as a fixture to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage:
+  gitpoli replay [PATH...]                       replay fixtures (default: fixtures/)
+  gitpoli replay FILE --event NAME               decide a raw webhook payload offline
+  gitpoli replay owner/repo#N [--environment E] [--record FILE]
+                                                 decide a live pull request (needs GITHUB_TOKEN)
+
+Fixtures are compared with their expectations: exit 1 on any mismatch.`)
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	opts.targets = rest
+	src, err := opts.sources.resolve(env)
+	if err != nil {
+		return err
+	}
+	e, err := workbench.New(ctx, src)
+	if err != nil {
+		return compileError(err)
+	}
+	switch {
+	case opts.event != "":
+		if len(rest) != 1 {
+			return usagef("--event takes exactly one payload file")
+		}
+		return replayRaw(ctx, e, opts, env)
+	case len(rest) == 1 && isLivePR(rest[0]):
+		return replayLive(ctx, e, opts, env)
+	}
+	if opts.environment != "" || opts.record != "" {
+		return usagef("--environment and --record are for a live pull request (owner/repo#N)")
+	}
+	return replayFixtures(ctx, e, opts, env)
+}
+
+// replayFixtures replays fixture files and directories.
+func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
+	fixtures, err := loadFixtures(env, opts.targets)
+	if err != nil {
+		return err
+	}
+	results := make([]fixture.Result, 0, len(fixtures))
+	for _, f := range fixtures {
+		results = append(results, fixture.Run(ctx, e, f))
+	}
+	if *opts.format == "json" {
+		if err := writeJSON(env.Stdout, results); err != nil {
+			return err
+		}
+	} else {
+		writeReplayText(env.Stdout, results)
+	}
+	for _, r := range results {
+		if !r.Pass {
+			return errDeny
+		}
+	}
+	return nil
+}
+
+// loadFixtures loads the named fixture files and directories, or the
+// working directory's fixtures/ (else the built-in corpus).
+func loadFixtures(env Env, targets []string) ([]*fixture.Fixture, error) {
+	if len(targets) == 0 {
+		d, err := resolveDir(env, "", "fixtures")
+		if err != nil {
+			return nil, err
+		}
+		fixtures, err := fixture.Load(d.FS, d.Name)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		return fixtures, nil
+	}
+	var out []*fixture.Fixture
+	for _, t := range targets {
+		p := t
+		if !filepath.IsAbs(p) && env.Dir != "" {
+			p = filepath.Join(env.Dir, p)
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, usagef("%s: %v", t, pathErr(err))
+		}
+		if info.IsDir() {
+			fixtures, err := fixture.Load(os.DirFS(p), filepath.ToSlash(t))
+			if err != nil {
+				return nil, &usageError{err}
+			}
+			out = append(out, fixtures...)
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, usagef("%s: %v", t, pathErr(err))
+		}
+		f, err := fixture.Parse(filepath.ToSlash(t), data)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func writeReplayText(w io.Writer, results []fixture.Result) {
+	pass, fail := 0, 0
+	for _, r := range results {
+		status := "PASS"
+		if r.Pass {
+			pass++
+		} else {
+			status = "FAIL"
+			fail++
+		}
+		event := r.Event
+		if r.Action != "" {
+			event += "." + r.Action
+		}
+		fmt.Fprintf(w, "%s  %s  %s  %s\n", status, r.Fixture, event, resultSummary(r))
+		if r.Mismatch != "" {
+			fmt.Fprintf(w, "      %s\n", r.Mismatch)
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", pass, fail)
+}
+
+// resultSummary is "ignored (reason)" or "allow" or "deny [codes]".
+func resultSummary(r fixture.Result) string {
+	if r.Error != "" {
+		return "error"
+	}
+	if r.Ignored != "" {
+		return "ignored (" + r.Ignored + ")"
+	}
+	var parts []string
+	for _, o := range r.Outcomes {
+		parts = append(parts, decisionSummary(o.Decision))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func decisionSummary(d workbench.Decision) string {
+	if d.Allow {
+		return string(d.Policy) + " allow"
+	}
+	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(uniq(d.Codes()), " "))
+}
+
+func uniq(ss []string) []string {
+	var out []string
+	for i, s := range ss {
+		if i == 0 || s != ss[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// offlineFacts answers no question: every fact of a raw payload that the
+// payload does not carry is unavailable offline.
+type offlineFacts struct{}
+
+var errOffline = fmt.Errorf("%w: offline (replay a live pull request, or record a fixture, to have it)", workbench.ErrFactUnavailable)
+
+func (offlineFacts) PullRequest(context.Context, workbench.PR) (workbench.PullRequestInfo, error) {
+	return workbench.PullRequestInfo{}, errOffline
+}
+func (offlineFacts) Reviews(context.Context, workbench.PR) ([]workbench.Review, error) {
+	return nil, errOffline
+}
+func (offlineFacts) Commits(context.Context, workbench.PR) ([]workbench.Commit, error) {
+	return nil, errOffline
+}
+func (offlineFacts) Commit(context.Context, workbench.Repo, string) (workbench.Commit, error) {
+	return workbench.Commit{}, errOffline
+}
+func (offlineFacts) Checks(context.Context, workbench.Repo, string) ([]workbench.CheckRun, error) {
+	return nil, errOffline
+}
+func (offlineFacts) Environments(context.Context, workbench.Repo) ([]string, error) {
+	return nil, errOffline
+}
+func (offlineFacts) ConfigFile(context.Context, workbench.Repo, string, string) ([]byte, error) {
+	return nil, errOffline
+}
+
+// replayRaw decides a raw webhook payload, as saved from GitHub's delivery
+// log, with the local .repol config and no other facts.
+func replayRaw(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
+	data, err := readInput(opts.targets[0], env)
+	if err != nil {
+		return err
+	}
+	if !json.Valid(data) {
+		if _, err := workbench.ParseInput(data); err != nil {
+			return usagef("%s: %v", opts.targets[0], strings.Replace(err.Error(), "input", "payload", 1))
+		}
+	}
+	d := workbench.Delivery{Event: opts.event, ID: opts.deliveryID, Payload: data}
+	dopts := workbench.DeliveryOptions{Config: e.Config()}
+	if opts.deploymentsToday >= 0 {
+		dopts.DeploymentsToday = &opts.deploymentsToday
+	}
+	outcomes, err := e.DecideDelivery(ctx, d, offlineFacts{}, dopts)
+	return writeOutcomes(env, opts, outcomes, err)
+}
+
+func writeOutcomes(env Env, opts replayOptions, outcomes []workbench.Outcome, err error) error {
+	var npe *workbench.NotPolicyEvent
+	if errors.As(err, &npe) {
+		if *opts.format == "json" {
+			return writeJSON(env.Stdout, map[string]string{"ignored": npe.Reason})
+		}
+		fmt.Fprintf(env.Stdout, "not a policy event: %s\n", npe.Reason)
+		return nil
+	}
+	if err != nil {
+		return &usageError{err}
+	}
+	if *opts.format == "json" {
+		if err := writeJSON(env.Stdout, outcomes); err != nil {
+			return err
+		}
+	} else {
+		for _, o := range outcomes {
+			what := o.Subject.Repo.String()
+			if o.Subject.PR != nil {
+				what = o.Subject.PR.PR.String()
+			}
+			if o.Subject.Environment != nil {
+				what += " → " + *o.Subject.Environment
+			}
+			fmt.Fprintf(env.Stdout, "%s\n", what)
+			writeDecisionText(env.Stdout, o.Decision)
+		}
+	}
+	for _, o := range outcomes {
+		if !o.Decision.Allow {
+			return errDeny
+		}
+	}
+	return nil
+}
+
+var (
+	prShorthand = regexp.MustCompile(`^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)#([0-9]+)$`)
+	prURL       = regexp.MustCompile(`^https?://[^/]+/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/pull/([0-9]+)/?$`)
+)
+
+func isLivePR(s string) bool { return prShorthand.MatchString(s) || prURL.MatchString(s) }
+
+func parseLivePR(s string) (workbench.PR, error) {
+	m := prShorthand.FindStringSubmatch(s)
+	if m == nil {
+		m = prURL.FindStringSubmatch(s)
+	}
+	if m == nil {
+		return workbench.PR{}, fmt.Errorf("%q is not owner/repo#N or a pull request URL", s)
+	}
+	n, err := strconv.Atoi(m[3])
+	if err != nil || n <= 0 {
+		return workbench.PR{}, fmt.Errorf("%q: bad pull request number", s)
+	}
+	return workbench.PR{Repo: workbench.Repo{Owner: m[1], Name: m[2]}, Number: n}, nil
+}
+
+// tokenTransport adds the GitHub token to each request. The token comes
+// from the environment only, never from a flag (flags show in ps).
+type tokenTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+t.token)
+	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	return t.next.RoundTrip(req)
+}
+
+// replayLive fetches a pull request and its facts from GitHub and decides
+// it (or a deployment of its head with --environment).
+func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
+	pr, err := parseLivePR(opts.targets[0])
+	if err != nil {
+		return &usageError{err}
+	}
+	token := env.Getenv("GITHUB_TOKEN")
+	if token == "" {
+		return usagef("replaying a live pull request needs a token: export GITHUB_TOKEN=<a token that can read %s>", pr.Repo)
+	}
+	apiURL := env.Getenv("GITHUB_API_URL")
+	base := ghfacts.DefaultAPIURL
+	if apiURL != "" {
+		base = apiURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return usagef("GITHUB_API_URL %q: %v", apiURL, err)
+	}
+	rec := &fixture.Recorder{Next: http.DefaultTransport, BasePath: u.Path}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &tokenTransport{token: token, next: rec}}
+	facts, err := ghfacts.New(client, base)
+	if err != nil {
+		return &usageError{err}
+	}
+	info, err := facts.PullRequest(ctx, pr)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", pr, err)
+	}
+	d := syntheticDelivery(info, opts.environment)
+	dopts := workbench.DeliveryOptions{}
+	if opts.deploymentsToday >= 0 {
+		dopts.DeploymentsToday = &opts.deploymentsToday
+	}
+	outcomes, decideErr := e.DecideDelivery(ctx, d, facts, dopts)
+	if opts.record != "" && decideErr == nil {
+		if err := recordFixture(env, opts, pr, d, rec, dopts, outcomes); err != nil {
+			return err
+		}
+	}
+	return writeOutcomes(env, opts, outcomes, decideErr)
+}
+
+// syntheticDelivery builds the delivery GitHub would send for the pull
+// request: a synchronize, or with an environment a deployment protection
+// request for its head.
+func syntheticDelivery(pr workbench.PullRequestInfo, environment string) workbench.Delivery {
+	prPayload := map[string]any{
+		"number": pr.Number,
+		"state":  pr.State,
+		"user":   map[string]any{"login": pr.Author},
+		"head":   map[string]any{"ref": pr.HeadRef, "label": pr.HeadLabel, "sha": pr.HeadSHA, "repo": map[string]any{"full_name": pr.HeadRepo}},
+		"base":   map[string]any{"ref": pr.BaseRef, "repo": map[string]any{"full_name": pr.Repo.String()}},
+	}
+	repo := map[string]any{"full_name": pr.Repo.String(), "default_branch": pr.BaseRef}
+	id := fmt.Sprintf("replay-%s-%d", strings.ReplaceAll(pr.Repo.String(), "/", "-"), pr.Number)
+	if environment == "" {
+		body, _ := json.Marshal(map[string]any{"action": "synchronize", "number": pr.Number, "pull_request": prPayload, "repository": repo})
+		return workbench.Delivery{Event: "pull_request", ID: id, Payload: body}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"action":        "requested",
+		"environment":   environment,
+		"event":         "pull_request",
+		"deployment":    map[string]any{"ref": pr.HeadRef, "sha": pr.HeadSHA, "environment": environment},
+		"pull_requests": []any{prPayload},
+		"repository":    repo,
+	})
+	return workbench.Delivery{Event: "deployment_protection_rule", ID: id, Payload: body}
+}
+
+func recordFixture(env Env, opts replayOptions, pr workbench.PR, d workbench.Delivery, rec *fixture.Recorder, dopts workbench.DeliveryOptions, outcomes []workbench.Outcome) error {
+	expect := &fixture.Expect{Allow: true, Codes: []string{}}
+	for _, o := range outcomes {
+		expect.Allow = expect.Allow && o.Decision.Allow
+		expect.Codes = append(expect.Codes, uniq(o.Decision.Codes())...)
+	}
+	f := fixture.Fixture{
+		Description:      fmt.Sprintf("%s recorded live", pr),
+		Source:           fmt.Sprintf("GitHub API, %s", pr),
+		Event:            d.Event,
+		DeliveryID:       d.ID,
+		DeploymentsToday: dopts.DeploymentsToday,
+		Payload:          d.Payload,
+		Responses:        rec.Responses(),
+		Expect:           expect,
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := opts.record
+	if !filepath.IsAbs(path) && env.Dir != "" {
+		path = filepath.Join(env.Dir, path)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("record fixture: %w", err)
+	}
+	fmt.Fprintf(env.Stderr, "recorded %s as %s\n", pr, opts.record)
+	return nil
+}

@@ -1,0 +1,268 @@
+package workbench
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Delivery is one GitHub webhook delivery: the X-GitHub-Event and
+// X-GitHub-Delivery headers and the raw body.
+type Delivery struct {
+	Event   string          `json:"event"`
+	ID      string          `json:"delivery_id"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// Subject is one decision a delivery asks for: which policy, about what.
+type Subject struct {
+	Policy Policy `json:"policy"`
+	Repo   Repo   `json:"repo"`
+	// PR is the pull request decided on, or for a deployment the pull
+	// request it deploys (nil for a push deployment).
+	PR *PullRequestInfo `json:"pull_request,omitempty"`
+	// PRRef is set when only the number is known (check_run): the pull
+	// request is then fetched.
+	PRRef *PR `json:"-"`
+	// SHA is the commit decided on: the pull request head, or the deployed
+	// commit.
+	SHA string `json:"sha,omitempty"`
+	// Deployment fields.
+	Environment *string `json:"environment,omitempty"`
+	Ref         *string `json:"ref,omitempty"`
+	RunID       int64   `json:"run_id,omitempty"`
+	// ConfigRef is the branch whose .repol config applies: the pull
+	// request's base, or the default branch for a deployment. Never the
+	// head, which the pull request's author controls.
+	ConfigRef string `json:"config_ref,omitempty"`
+	// Invalid lists what the payload lacks; each becomes a
+	// delivery.invalid violation.
+	Invalid []string `json:"invalid,omitempty"`
+}
+
+// CodeDeliveryInvalid is the violation code for a delivery that lacks what
+// its event must carry. It always denies.
+const CodeDeliveryInvalid = "delivery.invalid"
+
+// NotPolicyEvent is the result of normalizing a delivery that asks for no
+// decision (a ping, a closed pull request, another app's check run).
+type NotPolicyEvent struct{ Reason string }
+
+func (n *NotPolicyEvent) Error() string { return "not a policy event: " + n.Reason }
+
+// The payload shapes gitpoli reads. Only what is needed is declared;
+// unknown fields are ignored, so new GitHub fields never break parsing.
+type payloadRepo struct {
+	FullName      string `json:"full_name"`
+	DefaultBranch string `json:"default_branch"`
+}
+
+type payloadUser struct {
+	Login string `json:"login"`
+}
+
+type payloadBranch struct {
+	Ref   string      `json:"ref"`
+	Label string      `json:"label"`
+	SHA   string      `json:"sha"`
+	Repo  payloadRepo `json:"repo"`
+}
+
+type payloadPR struct {
+	Number int           `json:"number"`
+	State  string        `json:"state"`
+	User   payloadUser   `json:"user"`
+	Head   payloadBranch `json:"head"`
+	Base   payloadBranch `json:"base"`
+}
+
+type payload struct {
+	Action      string       `json:"action"`
+	Repository  *payloadRepo `json:"repository"`
+	PullRequest *payloadPR   `json:"pull_request"`
+	Changes     *struct {
+		Base *json.RawMessage `json:"base"`
+	} `json:"changes"`
+	// deployment_protection_rule
+	Environment           *string      `json:"environment"`
+	DeploymentCallbackURL string       `json:"deployment_callback_url"`
+	Deployment            *struct {
+		Ref *string `json:"ref"`
+		SHA string  `json:"sha"`
+	} `json:"deployment"`
+	PullRequests []payloadPR `json:"pull_requests"`
+	// check_run
+	CheckRun *struct {
+		Name         string      `json:"name"`
+		HeadSHA      string      `json:"head_sha"`
+		PullRequests []payloadPR `json:"pull_requests"`
+	} `json:"check_run"`
+}
+
+// Normalize turns a delivery into the decisions it asks for. A delivery
+// that asks for none returns a *NotPolicyEvent error; a payload that is not
+// a JSON object is an error. A payload that lacks fields its event must
+// carry still yields subjects, marked Invalid, so that it is denied.
+func Normalize(d Delivery) ([]Subject, error) {
+	var p payload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return nil, fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+	}
+	ignore := func(format string, args ...any) ([]Subject, error) {
+		return nil, &NotPolicyEvent{Reason: fmt.Sprintf(format, args...)}
+	}
+	repo, repoErr := ParseRepo("")
+	if p.Repository != nil {
+		repo, repoErr = ParseRepo(p.Repository.FullName)
+	}
+	switch d.Event {
+	case "pull_request":
+		switch p.Action {
+		case "opened", "synchronize", "reopened", "ready_for_review":
+		case "edited":
+			// Only a new base changes the decision (a retarget).
+			if p.Changes == nil || p.Changes.Base == nil {
+				return ignore("pull_request edited without a base change")
+			}
+		default:
+			return ignore("pull_request %s", p.Action)
+		}
+		return []Subject{prSubject(repo, repoErr, p.PullRequest)}, nil
+	case "pull_request_review":
+		switch p.Action {
+		case "submitted", "dismissed":
+		default:
+			return ignore("pull_request_review %s", p.Action)
+		}
+		return []Subject{prSubject(repo, repoErr, p.PullRequest)}, nil
+	case "check_run":
+		if p.Action != "rerequested" {
+			return ignore("check_run %s", p.Action)
+		}
+		if p.CheckRun == nil || p.CheckRun.Name != CheckRunName {
+			return ignore("check_run rerequested for another check")
+		}
+		if len(p.CheckRun.PullRequests) == 0 {
+			return ignore("check_run rerequested with no pull request")
+		}
+		var subjects []Subject
+		for _, pr := range p.CheckRun.PullRequests {
+			s := Subject{Policy: PullRequest, Repo: repo, SHA: p.CheckRun.HeadSHA}
+			if repoErr != nil {
+				s.Invalid = append(s.Invalid, "repository.full_name is missing")
+			}
+			if pr.Number <= 0 {
+				s.Invalid = append(s.Invalid, "check_run.pull_requests[].number is missing")
+			}
+			s.PRRef = &PR{Repo: repo, Number: pr.Number}
+			s.ConfigRef = pr.Base.Ref
+			subjects = append(subjects, s)
+		}
+		return subjects, nil
+	case "deployment_protection_rule":
+		if p.Action != "requested" {
+			return ignore("deployment_protection_rule %s", p.Action)
+		}
+		return []Subject{deploySubject(repo, repoErr, p)}, nil
+	case "":
+		return nil, fmt.Errorf("delivery %s: no event name", d.ID)
+	}
+	return ignore("%s events decide nothing", d.Event)
+}
+
+func prSubject(repo Repo, repoErr error, p *payloadPR) Subject {
+	s := Subject{Policy: PullRequest, Repo: repo}
+	if repoErr != nil {
+		s.Invalid = append(s.Invalid, "repository.full_name is missing")
+	}
+	if p == nil {
+		s.Invalid = append(s.Invalid, "pull_request is missing")
+		return s
+	}
+	pr := PullRequestInfo{
+		PR:        PR{Repo: repo, Number: p.Number},
+		Author:    p.User.Login,
+		HeadRef:   p.Head.Ref,
+		HeadLabel: p.Head.Label,
+		HeadRepo:  p.Head.Repo.FullName,
+		HeadSHA:   p.Head.SHA,
+		BaseRef:   p.Base.Ref,
+		State:     p.State,
+	}
+	if pr.Number <= 0 {
+		s.Invalid = append(s.Invalid, "pull_request.number is missing")
+	}
+	if pr.HeadSHA == "" {
+		s.Invalid = append(s.Invalid, "pull_request.head.sha is missing")
+	}
+	if pr.BaseRef == "" {
+		s.Invalid = append(s.Invalid, "pull_request.base.ref is missing")
+	}
+	s.PR, s.SHA, s.ConfigRef = &pr, pr.HeadSHA, pr.BaseRef
+	return s
+}
+
+// callbackPath is the only shape a deployment callback URL may have.
+var callbackPath = regexp.MustCompile(`^/(?:api/v3/)?repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)/deployment_protection_rule$`)
+
+func deploySubject(repo Repo, repoErr error, p payload) Subject {
+	s := Subject{Policy: Deploy, Repo: repo, Environment: p.Environment}
+	if repoErr != nil {
+		s.Invalid = append(s.Invalid, "repository.full_name is missing")
+	}
+	if p.Repository != nil {
+		s.ConfigRef = p.Repository.DefaultBranch
+	}
+	if s.ConfigRef == "" {
+		s.Invalid = append(s.Invalid, "repository.default_branch is missing")
+	}
+	if p.Deployment != nil {
+		s.SHA = p.Deployment.SHA
+		if p.Deployment.Ref != nil {
+			ref := deploymentRef(*p.Deployment.Ref, s.SHA)
+			s.Ref = &ref
+		}
+	}
+	// The run id appears only in the callback URL. It must name this
+	// repository: the URL comes from the payload. Zero means there is no
+	// run to answer, which the server treats as a failure of its own.
+	if u, err := url.Parse(p.DeploymentCallbackURL); err == nil {
+		if m := callbackPath.FindStringSubmatch(u.Path); m != nil && strings.EqualFold(m[1]+"/"+m[2], repo.String()) {
+			s.RunID, _ = strconv.ParseInt(m[3], 10, 64)
+		}
+	}
+	if len(p.PullRequests) > 0 {
+		pr := p.PullRequests[0]
+		s.PR = &PullRequestInfo{
+			PR:        PR{Repo: repo, Number: pr.Number},
+			Author:    pr.User.Login,
+			HeadRef:   pr.Head.Ref,
+			HeadLabel: pr.Head.Label,
+			HeadRepo:  pr.Head.Repo.FullName,
+			HeadSHA:   pr.Head.SHA,
+			BaseRef:   pr.Base.Ref,
+			State:     pr.State,
+		}
+	}
+	return s
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// deploymentRef turns a deployment's ref into the full ref the policy
+// matches. GitHub gives a short branch name ("develop"); a full ref is kept;
+// a commit SHA is kept as it is, so that no branch rule can admit it.
+func deploymentRef(ref, sha string) string {
+	switch {
+	case strings.HasPrefix(ref, "refs/"):
+		return ref
+	case fullSHA.MatchString(ref) || (ref != "" && ref == sha):
+		return ref
+	case ref == "":
+		return ""
+	}
+	return "refs/heads/" + ref
+}

@@ -1,0 +1,178 @@
+package workbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Repo names a GitHub repository.
+type Repo struct {
+	Owner string `json:"owner"`
+	Name  string `json:"name"`
+}
+
+func (r Repo) String() string { return r.Owner + "/" + r.Name }
+
+// ParseRepo parses "owner/name".
+func ParseRepo(s string) (Repo, error) {
+	owner, name, ok := strings.Cut(s, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return Repo{}, fmt.Errorf("repository %q is not owner/name", s)
+	}
+	return Repo{Owner: owner, Name: name}, nil
+}
+
+// PR names a pull request.
+type PR struct {
+	Repo   Repo `json:"repo"`
+	Number int  `json:"number"`
+}
+
+func (p PR) String() string { return fmt.Sprintf("%s#%d", p.Repo, p.Number) }
+
+// PullRequestInfo is what a decision needs to know about a pull request.
+type PullRequestInfo struct {
+	PR
+	Author  string `json:"author"`
+	HeadRef string `json:"head_ref"`
+	// HeadLabel is owner:branch; it differs from the base repository's
+	// owner for a pull request from a fork.
+	HeadLabel string `json:"head_label"`
+	HeadRepo  string `json:"head_repo"`
+	HeadSHA   string `json:"head_sha"`
+	BaseRef   string `json:"base_ref"`
+	State     string `json:"state"`
+}
+
+// FromFork reports whether the head branch lives in another repository.
+func (p PullRequestInfo) FromFork() bool {
+	return p.HeadRepo != "" && !strings.EqualFold(p.HeadRepo, p.Repo.String())
+}
+
+// Review is one pull-request review. State is upper case, as the REST API
+// gives it (APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING).
+type Review struct {
+	User        string    `json:"user"`
+	State       string    `json:"state"`
+	SubmittedAt time.Time `json:"submitted_at"`
+	CommitID    string    `json:"commit_id"`
+}
+
+// Commit is one commit of a pull request or deployment.
+type Commit struct {
+	SHA     string `json:"sha"`
+	Message string `json:"message"`
+}
+
+// CheckRun is one check run, or one commit status, on a commit.
+type CheckRun struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`     // queued, in_progress, completed
+	Conclusion string `json:"conclusion"` // success, failure, neutral, ... when completed
+}
+
+// Facts is what GitHub knows that a webhook payload does not say. The live
+// implementation (ghfacts) calls the REST API; replay runs the same code
+// over recorded responses.
+type Facts interface {
+	PullRequest(ctx context.Context, pr PR) (PullRequestInfo, error)
+	Reviews(ctx context.Context, pr PR) ([]Review, error)
+	Commits(ctx context.Context, pr PR) ([]Commit, error)
+	Commit(ctx context.Context, repo Repo, sha string) (Commit, error)
+	Checks(ctx context.Context, repo Repo, sha string) ([]CheckRun, error)
+	Environments(ctx context.Context, repo Repo) ([]string, error)
+	// ConfigFile returns a file of the repository's .repol directory at
+	// ref, or an error wrapping ErrNotFound when there is none.
+	ConfigFile(ctx context.Context, repo Repo, ref, name string) ([]byte, error)
+}
+
+// ErrNotFound means GitHub answered that the thing asked for does not
+// exist (404).
+var ErrNotFound = errors.New("not found")
+
+// ErrFactUnavailable means a fact could not be had: an API error, a
+// network failure, or no recorded response. A decision that needed it
+// denies.
+var ErrFactUnavailable = errors.New("fact unavailable")
+
+// CodeFactUnavailable is the violation code for a fact that could not be
+// had. It always denies.
+const CodeFactUnavailable = "fact.unavailable"
+
+// latestApprovers returns the users whose latest review approves: a later
+// CHANGES_REQUESTED or DISMISSED review cancels an approval, a COMMENTED
+// one does not (as on GitHub). The author's own reviews never count.
+func latestApprovers(reviews []Review, author string) []string {
+	latest := map[string]string{}
+	var order []string
+	for _, r := range reviews {
+		user := strings.ToLower(r.User)
+		if user == "" || strings.EqualFold(r.User, author) {
+			continue
+		}
+		switch strings.ToUpper(r.State) {
+		case "APPROVED", "CHANGES_REQUESTED", "DISMISSED":
+			if _, seen := latest[user]; !seen {
+				order = append(order, user)
+			}
+			latest[user] = strings.ToUpper(r.State)
+		}
+	}
+	approvers := []string{}
+	for _, u := range order {
+		if latest[u] == "APPROVED" {
+			approvers = append(approvers, u)
+		}
+	}
+	return approvers
+}
+
+// signedOff reports whether every commit carries a Signed-off-by trailer
+// (the Developer Certificate of Origin). No commits means not signed off.
+func signedOff(commits []Commit) bool {
+	if len(commits) == 0 {
+		return false
+	}
+	for _, c := range commits {
+		if !hasSignOff(c.Message) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSignOff(message string) bool {
+	for _, line := range strings.Split(message, "\n") {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && strings.EqualFold(name, "Signed-off-by") && strings.TrimSpace(value) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// testsPassed reports whether the commit's checks pass: at least one
+// completed check, and every completed one succeeded, was neutral or was
+// skipped. Checks still running are the deploying workflow itself or will
+// report later; gitpoli's own check is not a test.
+func testsPassed(checks []CheckRun) bool {
+	completed := 0
+	for _, c := range checks {
+		if c.Name == CheckRunName || c.Status != "completed" {
+			continue
+		}
+		completed++
+		switch c.Conclusion {
+		case "success", "neutral", "skipped":
+		default:
+			return false
+		}
+	}
+	return completed > 0
+}
+
+// CheckRunName is the name of the check run gitpoli posts on pull requests.
+const CheckRunName = "gitpoli / PR Policy"
