@@ -34,6 +34,7 @@ type replayOptions struct {
 func runReplayCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("replay", env)
 	opts := replayOptions{sources: addSourceFlags(fs), format: addFormatFlag(fs)}
+	opts.sources.addFixturesFlag(fs)
 	fs.StringVar(&opts.event, "event", "", "treat FILE as a raw webhook payload of this event (X-GitHub-Event)")
 	fs.StringVar(&opts.deliveryID, "delivery-id", "", "delivery id of a raw payload (X-GitHub-Delivery)")
 	fs.IntVar(&opts.deploymentsToday, "deployments-today", -1, "deployments to the environment already made today (raw payloads and live pull requests)")
@@ -79,7 +80,7 @@ Fixtures are compared with their expectations: exit 1 on any mismatch.`)
 
 // replayFixtures replays fixture files and directories.
 func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
-	fixtures, err := loadFixtures(env, opts.targets)
+	fixtures, err := loadFixtures(env, opts.sources, opts.targets)
 	if err != nil {
 		return err
 	}
@@ -102,19 +103,11 @@ func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions
 	return nil
 }
 
-// loadFixtures loads the named fixture files and directories, or the
-// working directory's fixtures/ (else the built-in corpus).
-func loadFixtures(env Env, targets []string) ([]*fixture.Fixture, error) {
+// loadFixtures loads the named fixture files and directories, or else the
+// fixtures directory.
+func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.Fixture, error) {
 	if len(targets) == 0 {
-		d, err := resolveDir(env, "", "fixtures")
-		if err != nil {
-			return nil, err
-		}
-		fixtures, err := fixture.Load(d.FS, d.Name)
-		if err != nil {
-			return nil, &usageError{err}
-		}
-		return fixtures, nil
+		return sources.loadFixtureDir(env)
 	}
 	var out []*fixture.Fixture
 	for _, t := range targets {

@@ -9,13 +9,14 @@ import (
 	"path/filepath"
 
 	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
 )
 
 // sourceFlags are the flags that say where policies, config and schemas
 // come from. An empty flag means: the directory of that name in the
 // working directory if there is one, else the copy built into gitpoli.
 type sourceFlags struct {
-	policies, config, schemas string
+	policies, config, schemas, fixtures string
 }
 
 func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
@@ -24,6 +25,11 @@ func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
 	fs.StringVar(&s.config, "config", "", "directory of .repol config (default ./.repol, else built in)")
 	fs.StringVar(&s.schemas, "schemas", "", "directory of config JSON Schemas (default ./schemas, else built in)")
 	return s
+}
+
+// addFixturesFlag adds --fixtures for the commands that replay fixtures.
+func (s *sourceFlags) addFixturesFlag(fs *flag.FlagSet) {
+	fs.StringVar(&s.fixtures, "fixtures", "", "directory of recorded fixtures (default ./fixtures, else built in)")
 }
 
 func (s *sourceFlags) resolve(env Env) (workbench.Sources, error) {
@@ -80,6 +86,20 @@ func flagName(dir string) string {
 		return "config"
 	}
 	return dir
+}
+
+// loadFixtureDir loads the fixtures of --fixtures, ./fixtures or the
+// built-in corpus. A directory with none is not an error.
+func (s *sourceFlags) loadFixtureDir(env Env) ([]*fixture.Fixture, error) {
+	d, err := resolveDir(env, s.fixtures, "fixtures")
+	if err != nil {
+		return nil, err
+	}
+	fixtures, err := fixture.Load(d.FS, d.Name)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return fixtures, nil
 }
 
 func pathErr(err error) error {

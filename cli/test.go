@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
 )
 
 type testOptions struct {
@@ -23,12 +24,13 @@ type testOptions struct {
 func runTestCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("test", env)
 	opts := testOptions{sources: addSourceFlags(fs), format: addFormatFlag(fs)}
+	opts.sources.addFixturesFlag(fs)
 	fs.StringVar(&opts.run, "run", "", "run only tests whose name (e.g. github.deploy_test.test_ref_denied) matches this regular expression")
 	fs.BoolVar(&opts.coverage, "coverage", false, "report line coverage of each policy file")
 	fs.DurationVar(&opts.timeout, "timeout", workbench.DefaultTestTimeout, "time limit for each test")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: gitpoli test [--run REGEX] [--coverage] [--policies DIR] [--format text|json]")
-		fmt.Fprintln(fs.Output(), "\nRuns the OPA unit tests (rules named test_*) beside the policies, as opa test\ndoes. Exit 1 when a test fails, 2 when the policies do not compile.")
+		fmt.Fprintln(fs.Output(), "\nRuns the OPA unit tests (rules named test_*) beside the policies, as opa test\ndoes, then replays the fixtures and checks their expectations. Exit 1 when a\ntest or fixture fails, 2 when the policies do not compile.")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
@@ -62,17 +64,39 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	if err != nil {
 		return compileError(err)
 	}
+	// Fixtures are checked too, unless --run picks tests by name.
+	var results []fixture.Result
+	if opts.run == "" {
+		fixtures, err := opts.sources.loadFixtureDir(env)
+		if err != nil {
+			return err
+		}
+		for _, f := range fixtures {
+			results = append(results, fixture.Run(ctx, e, f))
+		}
+	}
+	fixturesFailed := false
+	for _, r := range results {
+		fixturesFailed = fixturesFailed || !r.Pass
+	}
 	if *opts.format == "json" {
 		if report.Results == nil {
 			report.Results = []workbench.TestResult{}
 		}
-		if err := writeJSON(env.Stdout, report); err != nil {
+		if results == nil {
+			results = []fixture.Result{}
+		}
+		out := struct {
+			workbench.TestReport
+			Fixtures []fixture.Result `json:"fixtures"`
+		}{report, results}
+		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
 		}
 	} else {
-		writeTestText(env.Stdout, report)
+		writeTestText(env.Stdout, report, results)
 	}
-	if report.Failed() {
+	if report.Failed() || fixturesFailed {
 		return errDeny
 	}
 	if len(report.Results) == 0 && opts.run != "" {
@@ -91,7 +115,7 @@ func compileError(err error) error {
 	return err
 }
 
-func writeTestText(w io.Writer, r workbench.TestReport) {
+func writeTestText(w io.Writer, r workbench.TestReport, fixtures []fixture.Result) {
 	for _, t := range r.Results {
 		status := strings.ToUpper(string(t.Status))
 		fmt.Fprintf(w, "%-5s %s  %s (%s)\n", status, t.FullName(), t.Pos, t.Duration.Round(time.Microsecond))
@@ -118,6 +142,19 @@ func writeTestText(w io.Writer, r workbench.TestReport) {
 		fmt.Fprintf(w, "  %-36s %6.1f%%\n", "total", c.Coverage)
 	}
 	pass, fail, skip := r.Counts()
+	for _, f := range fixtures {
+		status := "PASS"
+		if f.Pass {
+			pass++
+		} else {
+			status = "FAIL"
+			fail++
+		}
+		fmt.Fprintf(w, "%-5s fixture %s  %s\n", status, f.Fixture, resultSummary(f))
+		if f.Mismatch != "" {
+			fmt.Fprintf(w, "      %s\n", f.Mismatch)
+		}
+	}
 	line := fmt.Sprintf("%d passed, %d failed", pass, fail)
 	if skip > 0 {
 		line += fmt.Sprintf(", %d skipped", skip)

@@ -87,8 +87,8 @@ type payload struct {
 		Base *json.RawMessage `json:"base"`
 	} `json:"changes"`
 	// deployment_protection_rule
-	Environment           *string      `json:"environment"`
-	DeploymentCallbackURL string       `json:"deployment_callback_url"`
+	Environment           *string `json:"environment"`
+	DeploymentCallbackURL string  `json:"deployment_callback_url"`
 	Deployment            *struct {
 		Ref *string `json:"ref"`
 		SHA string  `json:"sha"`

@@ -4,19 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
-// DeliveryOptions says what a delivery's decision takes from outside the
+// GatherOptions says what a delivery's facts take from outside the
 // delivery and GitHub.
-type DeliveryOptions struct {
-	// Config, when set, decides with this .repol config (the workbench's
-	// own, for the repository being edited). When nil, the repository's
-	// config is read through Facts from the subject's ConfigRef.
-	Config *Config
+type GatherOptions struct {
 	// DeploymentsToday is the number of deployments to the environment
 	// already made today; serve counts them in its audit log. Nil means
 	// unknown: the fact is reported unavailable.
 	DeploymentsToday *int
+	// LocalConfig says the decision will use the workbench's own config,
+	// so the repository's is not read.
+	LocalConfig bool
+}
+
+// DeliveryOptions adds to GatherOptions how a delivery is decided.
+type DeliveryOptions struct {
+	GatherOptions
+	// Config, when set, decides with this .repol config (the workbench's
+	// own, for the repository being edited). When nil, the repository's
+	// config, read through Facts from the subject's ConfigRef, decides.
+	Config *Config
 }
 
 // Outcome is the decision for one subject of a delivery, with the input
@@ -27,24 +36,74 @@ type Outcome struct {
 	Decision Decision `json:"decision"`
 }
 
-// DecideDelivery normalizes a delivery, gathers the facts each subject
-// needs, and decides. It returns a *NotPolicyEvent error for a delivery
-// that asks for no decision. Facts that cannot be had are left out of the
-// input (so the policy denies for want of them) and reported as
-// fact.unavailable violations.
-func (e *Engine) DecideDelivery(ctx context.Context, d Delivery, facts Facts, opts DeliveryOptions) ([]Outcome, error) {
+// Gathered is a delivery normalized, with the facts each subject needs
+// fetched. It does not depend on policies, config or schemas, so a replay
+// after a policy change decides it again without fetching anything.
+type Gathered struct {
+	// Ignored says why the delivery decides nothing; then there are no
+	// subjects.
+	Ignored  string
+	Subjects []GatheredSubject
+}
+
+// GatheredSubject is one subject with its input document (before config)
+// and the violations found while gathering.
+type GatheredSubject struct {
+	Subject Subject
+	Input   Input
+	extra   []Violation
+	// The repository's own config file, when one was read.
+	repoConfigFile string
+	repoConfig     []byte
+}
+
+// Gather normalizes a delivery and gathers the facts each subject needs.
+// An ignored delivery is a Gathered with Ignored set, not an error; a
+// payload that is not a JSON object is an error. Facts that cannot be had
+// are left out of the input (so the policy denies for want of them) and
+// reported as fact.unavailable violations.
+func Gather(ctx context.Context, d Delivery, facts Facts, opts GatherOptions) (*Gathered, error) {
 	subjects, err := Normalize(d)
+	var npe *NotPolicyEvent
+	if errors.As(err, &npe) {
+		return &Gathered{Ignored: npe.Reason}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Outcome, 0, len(subjects))
+	g := &Gathered{}
 	for _, s := range subjects {
-		out = append(out, e.decideSubject(ctx, s, facts, opts))
+		g.Subjects = append(g.Subjects, gatherSubject(ctx, s, facts, opts))
 	}
-	return out, nil
+	return g, nil
 }
 
-func (e *Engine) decideSubject(ctx context.Context, s Subject, facts Facts, opts DeliveryOptions) Outcome {
+// DecideGathered decides every gathered subject, with the local config
+// when it is not nil, else with the repository's own config as gathered.
+func (e *Engine) DecideGathered(ctx context.Context, g *Gathered, local *Config) []Outcome {
+	out := make([]Outcome, 0, len(g.Subjects))
+	for _, gs := range g.Subjects {
+		out = append(out, e.decideGathered(ctx, gs, local))
+	}
+	return out
+}
+
+// DecideDelivery gathers and decides a delivery. It returns a
+// *NotPolicyEvent error for a delivery that asks for no decision.
+func (e *Engine) DecideDelivery(ctx context.Context, d Delivery, facts Facts, opts DeliveryOptions) ([]Outcome, error) {
+	gopts := opts.GatherOptions
+	gopts.LocalConfig = gopts.LocalConfig || opts.Config != nil
+	g, err := Gather(ctx, d, facts, gopts)
+	if err != nil {
+		return nil, err
+	}
+	if g.Ignored != "" {
+		return nil, &NotPolicyEvent{Reason: g.Ignored}
+	}
+	return e.DecideGathered(ctx, g, opts.Config), nil
+}
+
+func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptions) GatheredSubject {
 	g := gatherer{ctx: ctx, facts: facts}
 	for _, msg := range s.Invalid {
 		g.extra = append(g.extra, Violation{Code: CodeDeliveryInvalid, Msg: msg})
@@ -67,19 +126,34 @@ func (e *Engine) decideSubject(ctx context.Context, s Subject, facts Facts, opts
 	} else {
 		doc = g.pullRequestInput(s)
 	}
-	var cfg *ConfigFile
-	if opts.Config != nil {
-		cfg = opts.Config.Files[s.Policy]
-	} else {
-		cfg = g.repoConfig(e, s)
+	gs := GatheredSubject{Subject: s}
+	if !opts.LocalConfig {
+		gs.repoConfigFile, gs.repoConfig = g.repoConfig(s)
 	}
 	in, err := NewInput(doc)
 	if err != nil {
-		d := errorDecision(s.Policy, err)
-		return Outcome{Subject: s, Decision: d}
+		g.ok(err, "input")
 	}
-	d, _ := e.decide(ctx, s.Policy, in, cfg, g.extra, nil)
-	return Outcome{Subject: s, Input: in, Decision: d}
+	gs.Input, gs.extra = in, g.extra
+	return gs
+}
+
+func (e *Engine) decideGathered(ctx context.Context, gs GatheredSubject, local *Config) Outcome {
+	s := gs.Subject
+	extra := slices.Clone(gs.extra)
+	var cfg *ConfigFile
+	switch {
+	case local != nil:
+		cfg = local.Files[s.Policy]
+	case gs.repoConfig != nil:
+		var err error
+		cfg, err = parseConfigFile(gs.repoConfigFile, gs.repoConfig, e.schemas.byPolicy[s.Policy], e.schemas.problems[s.Policy])
+		if err != nil {
+			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: err.Error()})
+		}
+	}
+	d, _ := e.decide(ctx, s.Policy, gs.Input, cfg, extra, nil)
+	return Outcome{Subject: s, Input: gs.Input, Decision: d}
 }
 
 // gatherer collects facts for one subject, turning each failure into a
@@ -143,7 +217,7 @@ func (g *gatherer) prSignedOff(pr PullRequestInfo) (bool, bool) {
 	return signedOff(commits), true
 }
 
-func (g *gatherer) deployInput(s Subject, opts DeliveryOptions) map[string]any {
+func (g *gatherer) deployInput(s Subject, opts GatherOptions) map[string]any {
 	doc := map[string]any{}
 	if s.Environment != nil {
 		doc["environment"] = *s.Environment
@@ -192,24 +266,17 @@ func (g *gatherer) deployInput(s Subject, opts DeliveryOptions) map[string]any {
 // repoConfig reads the subject's policy config from its repository at
 // ConfigRef. No file means no config (the policy denies for that); a
 // failure to read it is a fact unavailable.
-func (g *gatherer) repoConfig(e *Engine, s Subject) *ConfigFile {
+func (g *gatherer) repoConfig(s Subject) (file string, data []byte) {
 	if s.Repo.Owner == "" || s.ConfigRef == "" {
-		return nil
+		return "", nil
 	}
 	name := s.Policy.ConfigFile()
+	file = fmt.Sprintf("%s@%s:.repol/%s", s.Repo, s.ConfigRef, name)
 	data, err := g.facts.ConfigFile(g.ctx, s.Repo, s.ConfigRef, name)
-	if errors.Is(err, ErrNotFound) {
-		return nil
+	if errors.Is(err, ErrNotFound) || !g.ok(err, "config "+file) {
+		return "", nil
 	}
-	file := fmt.Sprintf("%s@%s:.repol/%s", s.Repo, s.ConfigRef, name)
-	if !g.ok(err, "config "+file) {
-		return nil
-	}
-	cfg, err := parseConfigFile(file, data, e.schemas.byPolicy[s.Policy], e.schemas.problems[s.Policy])
-	if !g.ok(err, "config "+file) {
-		return nil
-	}
-	return cfg
+	return file, data
 }
 
 func anySlice(ss []string) []any {

@@ -1,0 +1,187 @@
+package workbench
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		name    string
+		event   string
+		payload string
+		ignored bool
+		policy  Policy
+		invalid []string
+		check   func(t *testing.T, s Subject)
+	}{
+		{name: "pull request opened", event: "pull_request",
+			payload: `{"action":"opened","repository":{"full_name":"o/r"},"pull_request":{"number":7,"user":{"login":"ann"},"head":{"ref":"feature/x","label":"o:feature/x","sha":"abc","repo":{"full_name":"o/r"}},"base":{"ref":"main"}}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if s.PR == nil || s.PR.Number != 7 || s.PR.Author != "ann" || s.ConfigRef != "main" || s.SHA != "abc" || s.PR.FromFork() {
+					t.Errorf("subject %+v, pr %+v", s, s.PR)
+				}
+			}},
+		{name: "fork", event: "pull_request",
+			payload: `{"action":"synchronize","repository":{"full_name":"o/r"},"pull_request":{"number":7,"head":{"ref":"main","label":"fork:main","sha":"abc","repo":{"full_name":"fork/r"}},"base":{"ref":"main"}}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if !s.PR.FromFork() {
+					t.Error("not seen as a fork")
+				}
+			}},
+		{name: "edited title", event: "pull_request", payload: `{"action":"edited","changes":{"title":{"from":"x"}}}`, ignored: true},
+		{name: "edited base", event: "pull_request",
+			payload: `{"action":"edited","changes":{"base":{"ref":{"from":"dev"}}},"repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest},
+		{name: "closed", event: "pull_request", payload: `{"action":"closed"}`, ignored: true},
+		{name: "pull request without pull_request", event: "pull_request", payload: `{"action":"opened","repository":{"full_name":"o/r"}}`,
+			policy: PullRequest, invalid: []string{"pull_request is missing"}},
+		{name: "review without repository", event: "pull_request_review",
+			payload: `{"action":"submitted","pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest, invalid: []string{"repository.full_name is missing"}},
+		{name: "review edited", event: "pull_request_review", payload: `{"action":"edited"}`, ignored: true},
+		{name: "our check rerequested", event: "check_run",
+			payload: `{"action":"rerequested","repository":{"full_name":"o/r"},"check_run":{"name":"gitpoli / PR Policy","head_sha":"abc","pull_requests":[{"number":3,"base":{"ref":"main"}}]}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if s.PRRef == nil || s.PRRef.Number != 3 || s.SHA != "abc" || s.ConfigRef != "main" {
+					t.Errorf("subject %+v", s)
+				}
+			}},
+		{name: "other check rerequested", event: "check_run", payload: `{"action":"rerequested","check_run":{"name":"lint"}}`, ignored: true},
+		{name: "deployment", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://api.github.com/repos/o/r/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"abc"},"repository":{"full_name":"o/r","default_branch":"trunk"}}`,
+			policy:  Deploy,
+			check: func(t *testing.T, s Subject) {
+				if *s.Environment != "prod" || *s.Ref != "refs/heads/main" || s.RunID != 42 || s.ConfigRef != "trunk" || s.PR != nil {
+					t.Errorf("subject %+v", s)
+				}
+			}},
+		{name: "deployment callback for another repository", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://evil.example/repos/x/y/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"abc"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			policy:  Deploy,
+			check: func(t *testing.T, s Subject) {
+				if s.RunID != 0 {
+					t.Errorf("run id %d taken from a callback URL of another repository", s.RunID)
+				}
+			}},
+		{name: "ping", event: "ping", payload: `{"zen":"Design for failure."}`, ignored: true},
+		{name: "push", event: "push", payload: `{"ref":"refs/heads/main"}`, ignored: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subjects, err := Normalize(Delivery{Event: tt.event, ID: "1", Payload: []byte(tt.payload)})
+			var npe *NotPolicyEvent
+			if tt.ignored {
+				if !errors.As(err, &npe) {
+					t.Fatalf("got %v, %v; want ignored", subjects, err)
+				}
+				return
+			}
+			if err != nil || len(subjects) != 1 {
+				t.Fatalf("got %v, %v", subjects, err)
+			}
+			s := subjects[0]
+			if s.Policy != tt.policy || !slices.Equal(s.Invalid, tt.invalid) {
+				t.Errorf("policy %s invalid %q, want %s %q", s.Policy, s.Invalid, tt.policy, tt.invalid)
+			}
+			if tt.check != nil {
+				tt.check(t, s)
+			}
+		})
+	}
+}
+
+func TestNormalizeBadPayload(t *testing.T) {
+	for _, p := range []string{`not json`, `[1]`, `"x"`} {
+		if _, err := Normalize(Delivery{Event: "pull_request", ID: "1", Payload: []byte(p)}); err == nil {
+			t.Errorf("Normalize(%s) succeeded", p)
+		}
+	}
+	if _, err := Normalize(Delivery{Payload: []byte(`{}`)}); err == nil {
+		t.Error("a delivery without an event name was accepted")
+	}
+}
+
+func TestDeploymentRef(t *testing.T) {
+	sha := "8a7d3b7f56830f91e5c0c02ab44d3215b29ad086"
+	tests := []struct{ ref, want string }{
+		{"develop", "refs/heads/develop"},
+		{"refs/tags/v1", "refs/tags/v1"},
+		{sha, sha},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := deploymentRef(tt.ref, sha); got != tt.want {
+			t.Errorf("deploymentRef(%q) = %q, want %q", tt.ref, got, tt.want)
+		}
+	}
+}
+
+func TestLatestApprovers(t *testing.T) {
+	at := time.Now()
+	r := func(user, state string) Review { return Review{User: user, State: state, SubmittedAt: at} }
+	tests := []struct {
+		name    string
+		reviews []Review
+		want    []string
+	}{
+		{"approved", []Review{r("a", "APPROVED")}, []string{"a"}},
+		{"approval withdrawn", []Review{r("a", "APPROVED"), r("a", "CHANGES_REQUESTED")}, []string{}},
+		{"changes then approved", []Review{r("a", "CHANGES_REQUESTED"), r("A", "APPROVED")}, []string{"a"}},
+		{"comment keeps approval", []Review{r("a", "APPROVED"), r("a", "COMMENTED")}, []string{"a"}},
+		{"dismissed", []Review{r("a", "APPROVED"), r("a", "DISMISSED")}, []string{}},
+		{"author excluded", []Review{r("Author", "APPROVED"), r("b", "APPROVED")}, []string{"b"}},
+		{"webhook case", []Review{r("a", "approved")}, []string{"a"}},
+	}
+	for _, tt := range tests {
+		if got := latestApprovers(tt.reviews, "author"); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSignedOff(t *testing.T) {
+	signed := Commit{Message: "Fix\n\nSigned-off-by: Ann <ann@example.com>"}
+	tests := []struct {
+		name    string
+		commits []Commit
+		want    bool
+	}{
+		{"all signed", []Commit{signed, signed}, true},
+		{"one unsigned", []Commit{signed, {Message: "Fix"}}, false},
+		{"trailer without a name", []Commit{{Message: "Fix\n\nSigned-off-by:"}}, false},
+		{"no commits", nil, false},
+	}
+	for _, tt := range tests {
+		if got := signedOff(tt.commits); got != tt.want {
+			t.Errorf("%s: got %v", tt.name, got)
+		}
+	}
+}
+
+func TestTestsPassed(t *testing.T) {
+	c := func(name, status, conclusion string) CheckRun { return CheckRun{Name: name, Status: status, Conclusion: conclusion} }
+	tests := []struct {
+		name   string
+		checks []CheckRun
+		want   bool
+	}{
+		{"green", []CheckRun{c("build", "completed", "success"), c("lint", "completed", "neutral")}, true},
+		{"red", []CheckRun{c("build", "completed", "success"), c("test", "completed", "failure")}, false},
+		{"timed out", []CheckRun{c("test", "completed", "timed_out")}, false},
+		{"only running", []CheckRun{c("deploy", "in_progress", "")}, false},
+		{"running ignored", []CheckRun{c("deploy", "in_progress", ""), c("test", "completed", "success")}, true},
+		{"our own check is not a test", []CheckRun{c(CheckRunName, "completed", "success")}, false},
+		{"none", nil, false},
+	}
+	for _, tt := range tests {
+		if got := testsPassed(tt.checks); got != tt.want {
+			t.Errorf("%s: got %v", tt.name, got)
+		}
+	}
+}
