@@ -16,9 +16,14 @@ import (
 // built-in defaults.
 func run(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runEnv(t, dir, stdin, nil, args...)
+}
+
+func runEnv(t *testing.T, dir, stdin string, vars map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	code = Run(context.Background(), args, Env{
-		Getenv:   func(string) string { return "" },
+		Getenv:   func(k string) string { return vars[k] },
 		Stdin:    strings.NewReader(stdin),
 		Stdout:   &out,
 		Stderr:   &errOut,
@@ -35,7 +40,7 @@ var durations = regexp.MustCompile(`\(\d[\d.]*(µs|ms|s|ns)\)|"duration_ns": \d+
 func copyRepo(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, d := range []string{"policies", "schemas", ".repol"} {
+	for _, d := range []string{"policies", "schemas", ".repol", "fixtures"} {
 		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("..", d))); err != nil {
 			t.Fatal(err)
 		}

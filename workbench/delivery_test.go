@@ -1,8 +1,12 @@
 package workbench
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -165,7 +169,9 @@ func TestSignedOff(t *testing.T) {
 }
 
 func TestTestsPassed(t *testing.T) {
-	c := func(name, status, conclusion string) CheckRun { return CheckRun{Name: name, Status: status, Conclusion: conclusion} }
+	c := func(name, status, conclusion string) CheckRun {
+		return CheckRun{Name: name, Status: status, Conclusion: conclusion}
+	}
 	tests := []struct {
 		name   string
 		checks []CheckRun
@@ -184,4 +190,62 @@ func TestTestsPassed(t *testing.T) {
 			t.Errorf("%s: got %v", tt.name, got)
 		}
 	}
+}
+
+// TestEveryPayloadUnderEveryEvent feeds each recorded payload as each
+// event gitpoli handles: whatever the mix, the result is a decision, an
+// ignore or an error, never a panic, and never an allow without facts.
+func TestEveryPayloadUnderEveryEvent(t *testing.T) {
+	fixtures, err := os.ReadDir("../fixtures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, repoSources())
+	events := []string{"pull_request", "pull_request_review", "check_run", "deployment_protection_rule", "push", "ping", "unknown"}
+	for _, de := range fixtures {
+		if !strings.HasSuffix(de.Name(), ".json") {
+			continue
+		}
+		data, err := os.ReadFile("../fixtures/" + de.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &f); err != nil || len(f.Payload) == 0 {
+			continue
+		}
+		for _, ev := range events {
+			outcomes, err := e.DecideDelivery(context.Background(), Delivery{Event: ev, ID: "x", Payload: f.Payload}, noFacts{}, DeliveryOptions{})
+			var npe *NotPolicyEvent
+			if err != nil && !errors.As(err, &npe) {
+				t.Errorf("%s as %s: %v", de.Name(), ev, err)
+			}
+			for _, o := range outcomes {
+				if o.Decision.Allow {
+					t.Errorf("%s as %s: allowed with no facts at all", de.Name(), ev)
+				}
+			}
+		}
+	}
+}
+
+// noFacts answers nothing.
+type noFacts struct{}
+
+func (noFacts) PullRequest(context.Context, PR) (PullRequestInfo, error) {
+	return PullRequestInfo{}, ErrFactUnavailable
+}
+func (noFacts) Reviews(context.Context, PR) ([]Review, error) { return nil, ErrFactUnavailable }
+func (noFacts) Commits(context.Context, PR) ([]Commit, error) { return nil, ErrFactUnavailable }
+func (noFacts) Commit(context.Context, Repo, string) (Commit, error) {
+	return Commit{}, ErrFactUnavailable
+}
+func (noFacts) Checks(context.Context, Repo, string) ([]CheckRun, error) {
+	return nil, ErrFactUnavailable
+}
+func (noFacts) Environments(context.Context, Repo) ([]string, error) { return nil, ErrFactUnavailable }
+func (noFacts) ConfigFile(context.Context, Repo, string, string) ([]byte, error) {
+	return nil, ErrFactUnavailable
 }
