@@ -344,7 +344,7 @@ func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, en
 	}
 	info, err := facts.PullRequest(ctx, pr)
 	if err != nil {
-		return fmt.Errorf("fetch %s: %w", pr, err)
+		return usagef("fetch %s: %v", pr, err)
 	}
 	d := syntheticDelivery(info, opts.environment)
 	dopts := workbench.DeliveryOptions{}

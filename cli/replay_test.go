@@ -144,6 +144,14 @@ func TestReplayLiveRecordRoundTrip(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "PASS  recorded.json  pull_request.synchronize  pullrequest deny [signoff.missing]") {
 		t.Errorf("replaying the recording: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// A pull request the API does not know is reported plainly.
+	mu.Lock()
+	strict = false
+	mu.Unlock()
+	_, stderr, code = runEnv(t, repo, "", vars, "replay", "Codertocat/Hello-World#404")
+	if code != 2 || !strings.Contains(stderr, "fetch Codertocat/Hello-World#404: not found: GET /api/v3/repos/Codertocat/Hello-World/pulls/404: 404 not found") {
+		t.Errorf("unknown pull request: exit %d, %s", code, stderr)
+	}
 	// And the deployment view of the same pull request, for which the fake
 	// API knows nothing more: every missing fact is reported.
 	mu.Lock()
