@@ -23,12 +23,8 @@ func runCheckCmd(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(fs.Output(), "\nCompiles the policies in strict mode, reports files opa fmt would change, and\nvalidates every .repol file against its schema. Exit 1 when anything is wrong.")
 		fs.PrintDefaults()
 	}
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected argument %q", rest[0])
 	}
 	return runCheck(ctx, opts, env)
 }

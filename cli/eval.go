@@ -59,13 +59,9 @@ func runEval(ctx context.Context, opts evalOptions, env Env) error {
 	if err != nil {
 		return usagef("%s: %v", inputName(opts.input), err)
 	}
-	src, err := opts.sources.resolve(env)
+	e, err := opts.sources.engine(ctx, env)
 	if err != nil {
 		return err
-	}
-	e, err := workbench.New(ctx, src)
-	if err != nil {
-		return compileError(err)
 	}
 	var d workbench.Decision
 	var x workbench.Explanation

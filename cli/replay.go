@@ -55,13 +55,9 @@ Fixtures are compared with their expectations: exit 1 on any mismatch.`)
 		return err
 	}
 	opts.targets = rest
-	src, err := opts.sources.resolve(env)
+	e, err := opts.sources.engine(ctx, env)
 	if err != nil {
 		return err
-	}
-	e, err := workbench.New(ctx, src)
-	if err != nil {
-		return compileError(err)
 	}
 	switch {
 	case opts.event != "":

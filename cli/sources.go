@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,20 @@ func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
 // addFixturesFlag adds --fixtures for the commands that replay fixtures.
 func (s *sourceFlags) addFixturesFlag(fs *flag.FlagSet) {
 	fs.StringVar(&s.fixtures, "fixtures", "", "directory of recorded fixtures (default ./fixtures, else built in)")
+}
+
+// engine resolves the sources and builds the engine; policies that do not
+// compile are an input error that lists every problem.
+func (s *sourceFlags) engine(ctx context.Context, env Env) (*workbench.Engine, error) {
+	src, err := s.resolve(env)
+	if err != nil {
+		return nil, err
+	}
+	e, err := workbench.New(ctx, src)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	return e, nil
 }
 
 func (s *sourceFlags) resolve(env Env) (workbench.Sources, error) {

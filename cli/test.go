@@ -33,12 +33,8 @@ func runTestCmd(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(fs.Output(), "\nRuns the OPA unit tests (rules named test_*) beside the policies, as opa test\ndoes, then replays the fixtures and checks their expectations. Exit 1 when a\ntest or fixture fails, 2 when the policies do not compile.")
 		fs.PrintDefaults()
 	}
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected argument %q", rest[0])
 	}
 	return runTest(ctx, opts, env)
 }
@@ -52,13 +48,9 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 		}
 		to.Run = re
 	}
-	src, err := opts.sources.resolve(env)
+	e, err := opts.sources.engine(ctx, env)
 	if err != nil {
 		return err
-	}
-	e, err := workbench.New(ctx, src)
-	if err != nil {
-		return compileError(err)
 	}
 	report, err := e.Test(ctx, to)
 	if err != nil {
