@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/charmbracelet/x/exp/golden v0.1.0
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/go-github/v66 v66.0.0
 	github.com/open-policy-agent/opa v1.22.3
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3

@@ -86,22 +86,30 @@ func FormatProblems(dir Dir) (Problems, error) {
 		if err != nil {
 			return fmt.Errorf("read policy %s: %w", dir.file(p), err)
 		}
-		name := dir.file(p)
-		formatted, err := format.SourceWithOpts(name, src, format.Opts{RegoVersion: ast.RegoV1})
-		if err != nil || bytes.Equal(formatted, src) {
-			return nil
+		if p, ok := FormatProblem(dir.file(p), src); ok {
+			problems = append(problems, p)
 		}
-		problems = append(problems, Problem{
-			Pos:  Pos{File: name, Line: firstDifference(src, formatted)},
-			Code: "fmt",
-			Msg:  "not formatted as opa fmt would format it (run: opa fmt -w " + name + ")",
-		})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("check formatting of %s: %w", dir.Name, err)
 	}
 	return problems, nil
+}
+
+// FormatProblem reports whether opa fmt would change the Rego source src
+// of file name, as a problem at the first line it would change. Source
+// that does not parse is left to the compiler to report.
+func FormatProblem(name string, src []byte) (Problem, bool) {
+	formatted, err := format.SourceWithOpts(name, src, format.Opts{RegoVersion: ast.RegoV1})
+	if err != nil || bytes.Equal(formatted, src) {
+		return Problem{}, false
+	}
+	return Problem{
+		Pos:  Pos{File: name, Line: firstDifference(src, formatted)},
+		Code: "fmt",
+		Msg:  "not formatted as opa fmt would format it (run: opa fmt -w " + name + ")",
+	}, true
 }
 
 // firstDifference returns the 1-based number of the first line that

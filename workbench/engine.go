@@ -83,6 +83,21 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 	return e, nil
 }
 
+// Reconfigure returns an engine with the same compiled policies and the
+// config and schemas of src: what a save of a .repol file or a schema
+// needs, without compiling the policies again. src.Policies must be the
+// files e was built from.
+func (e *Engine) Reconfigure(src Sources) (*Engine, error) {
+	schemas := newSchemaSet(src.Schemas)
+	cfg, err := loadConfig(src, schemas)
+	if err != nil {
+		return nil, err
+	}
+	next := *e
+	next.src, next.schemas, next.config = src, schemas, cfg
+	return &next, nil
+}
+
 func newCompiler() *ast.Compiler {
 	return ast.NewCompiler().
 		WithStrict(true).
@@ -92,15 +107,17 @@ func newCompiler() *ast.Compiler {
 
 // isPolicyFile selects the Rego files that decide; isTestFile the OPA unit
 // tests beside them, which only the test runner needs.
-func isPolicyFile(name string) bool { return !isTestFile(name) }
+func isPolicyFile(name string) bool { return !IsTestFile(name) }
 
-func isTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego") }
+// IsTestFile reports whether a .rego file holds OPA unit tests, which only
+// the test runner reads.
+func IsTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego") }
 
-// parseModules parses the .rego files below dir that include selects.
-func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Module, map[string][]byte, Problems, error) {
-	modules := map[string]*ast.Module{}
+// readRego reads the .rego files below dir that include selects, keyed by
+// display name.
+func readRego(dir Dir, include func(name string) bool) ([]string, map[string][]byte, error) {
+	var names []string
 	sources := map[string][]byte{}
-	var problems Problems
 	err := fs.WalkDir(dir.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -113,22 +130,36 @@ func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Modu
 			return fmt.Errorf("read policy %s: %w", dir.file(p), err)
 		}
 		name := dir.file(p)
+		names = append(names, name)
 		sources[name] = src
-		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load policies from %s: %w", dir.Name, err)
+	}
+	return names, sources, nil
+}
+
+// parseModules parses the .rego files below dir that include selects.
+func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Module, map[string][]byte, Problems, error) {
+	names, sources, err := readRego(dir, include)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	modules := map[string]*ast.Module{}
+	var problems Problems
+	for _, name := range names {
+		m, err := ast.ParseModuleWithOpts(name, string(sources[name]), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			var errs ast.Errors
 			if errors.As(err, &errs) {
 				problems = append(problems, regoProblems(errs)...)
-				return nil
+				continue
 			}
 			problems = append(problems, Problem{Pos: Pos{File: name}, Code: "rego", Msg: err.Error()})
-			return nil
+			continue
 		}
 		modules[name] = m
-		return nil
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("load policies from %s: %w", dir.Name, err)
 	}
 	if len(modules) == 0 && len(problems) == 0 {
 		problems = append(problems, Problem{Pos: Pos{File: dir.Name}, Code: "rego", Msg: noRegoFiles})

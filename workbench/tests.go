@@ -114,11 +114,37 @@ type FileCoverage struct {
 // server runs never pays for them. Test files that do not parse or compile
 // are returned as Problems.
 func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error) {
-	timeout := cmp.Or(opts.Timeout, DefaultTestTimeout)
 	modules, err := e.testModules()
 	if err != nil {
 		return TestReport{}, err
 	}
+	return runTests(ctx, modules, e.modules, opts)
+}
+
+// TestDir runs the OPA unit tests of the .rego files in dir without an
+// engine: it parses and compiles them itself, so it can run while an
+// engine is being built.
+func TestDir(ctx context.Context, dir Dir, opts TestOptions) (TestReport, error) {
+	modules, _, problems, err := parseModules(dir, func(string) bool { return true })
+	if err != nil {
+		return TestReport{}, err
+	}
+	if len(problems) > 0 {
+		return TestReport{}, problems
+	}
+	policies := map[string]*ast.Module{}
+	for name, m := range modules {
+		if !IsTestFile(name) {
+			policies[name] = m
+		}
+	}
+	return runTests(ctx, modules, policies, opts)
+}
+
+// runTests runs the tests among modules; coverage is reported for the
+// policy modules.
+func runTests(ctx context.Context, modules, policies map[string]*ast.Module, opts TestOptions) (TestReport, error) {
+	timeout := cmp.Or(opts.Timeout, DefaultTestTimeout)
 	var cov *cover.Cover
 	runner := tester.NewRunner().
 		SetCompiler(newCompiler().WithEnablePrintStatements(true)).
@@ -155,13 +181,13 @@ func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error)
 		return report, fmt.Errorf("run policy tests: %w", err)
 	}
 	if len(failed) > 0 {
-		e.locateFailures(ctx, modules, report.Results, timeout)
+		locateFailures(ctx, modules, report.Results, timeout)
 	}
 	slices.SortFunc(report.Results, func(a, b TestResult) int {
 		return cmp.Or(comparePos(a.Pos, b.Pos), cmp.Compare(a.FullName(), b.FullName()))
 	})
 	if cov != nil {
-		report.Coverage = coverageReport(cov.Report(e.modules))
+		report.Coverage = coverageReport(cov.Report(policies))
 	}
 	return report, nil
 }
@@ -169,7 +195,7 @@ func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error)
 // testModules returns the policy modules together with the parsed test
 // files.
 func (e *Engine) testModules() (map[string]*ast.Module, error) {
-	tests, _, problems, err := parseModules(e.src.Policies, isTestFile)
+	tests, _, problems, err := parseModules(e.src.Policies, IsTestFile)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +234,7 @@ func testResult(r *tester.Result) TestResult {
 
 // locateFailures re-runs each failed test with tracing to find the
 // expression it failed on. Tracing is costly, so only failures pay for it.
-func (e *Engine) locateFailures(ctx context.Context, modules map[string]*ast.Module, results []TestResult, timeout time.Duration) {
+func locateFailures(ctx context.Context, modules map[string]*ast.Module, results []TestResult, timeout time.Duration) {
 	for i := range results {
 		r := &results[i]
 		if r.Status != TestFail {

@@ -1,0 +1,114 @@
+package session
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/gitpoli/gitpoli/workbench/fixture"
+)
+
+// Change is one test or fixture whose outcome differs between two
+// snapshots.
+type Change struct {
+	Kind   string `json:"kind"` // "test" or "fixture"
+	Name   string `json:"name"`
+	Before string `json:"before"` // "" when it is new
+	After  string `json:"after"`  // "" when it is gone
+	// Flipped is set when a decision went from allow to deny or back, or
+	// a test or fixture from passing to failing or back.
+	Flipped bool `json:"flipped"`
+}
+
+// Diff lists what changed from prev to next: tests whose status changed
+// and fixtures whose decision or verdict changed. A nil prev yields
+// nothing: the first snapshot has nothing to compare with.
+func Diff(prev, next *Snapshot) []Change {
+	if prev == nil || next == nil {
+		return nil
+	}
+	var out []Change
+	before := map[string]string{}
+	for _, t := range prev.Tests {
+		before[t.FullName()] = string(t.Status)
+	}
+	after := map[string]string{}
+	for _, t := range next.Tests {
+		after[t.FullName()] = string(t.Status)
+	}
+	out = append(out, changes("test", before, after, func(a, b string) bool {
+		return (a == "pass") != (b == "pass")
+	})...)
+
+	before, after = map[string]string{}, map[string]string{}
+	beforePass, afterPass := map[string]bool{}, map[string]bool{}
+	for _, f := range prev.Fixtures {
+		before[f.Fixture], beforePass[f.Fixture] = Outcome(f), f.Pass
+	}
+	for _, f := range next.Fixtures {
+		after[f.Fixture], afterPass[f.Fixture] = Outcome(f), f.Pass
+	}
+	for _, c := range changes("fixture", before, after, func(a, b string) bool {
+		return strings.HasPrefix(a, "allow") != strings.HasPrefix(b, "allow")
+	}) {
+		out = append(out, c)
+	}
+	// A fixture whose decision stayed but whose verdict changed (its
+	// expectation was edited) is a change too.
+	for name, p := range afterPass {
+		if bp, ok := beforePass[name]; ok && bp != p && before[name] == after[name] {
+			out = append(out, Change{Kind: "fixture", Name: name, Before: before[name] + verdict(bp), After: after[name] + verdict(p), Flipped: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+func verdict(pass bool) string {
+	if pass {
+		return " (matches)"
+	}
+	return " (mismatch)"
+}
+
+func changes(kind string, before, after map[string]string, flipped func(a, b string) bool) []Change {
+	var out []Change
+	for name, a := range after {
+		b, ok := before[name]
+		switch {
+		case !ok:
+			out = append(out, Change{Kind: kind, Name: name, After: a})
+		case a != b:
+			out = append(out, Change{Kind: kind, Name: name, Before: b, After: a, Flipped: flipped(b, a)})
+		}
+	}
+	for name, b := range before {
+		if _, ok := after[name]; !ok {
+			out = append(out, Change{Kind: kind, Name: name, Before: b})
+		}
+	}
+	return out
+}
+
+// Outcome summarizes a fixture result: "ignored", "error", "allow", or
+// "deny [codes]" (several subjects joined with "; ").
+func Outcome(r fixture.Result) string {
+	switch {
+	case r.Error != "":
+		return "error"
+	case r.Ignored != "":
+		return "ignored"
+	}
+	var parts []string
+	for _, o := range r.Outcomes {
+		if o.Decision.Allow {
+			parts = append(parts, "allow")
+			continue
+		}
+		codes := slices.Compact(o.Decision.Codes())
+		parts = append(parts, "deny ["+strings.Join(codes, " ")+"]")
+	}
+	return strings.Join(parts, "; ")
+}
