@@ -33,6 +33,9 @@ type Env struct {
 	// Dir is the working directory that default paths are resolved in;
 	// empty means the process's own.
 	Dir string
+	// Terminal is true when standard input and output are a terminal:
+	// then a bare gitpoli opens the workbench.
+	Terminal bool
 }
 
 // usageError is a mistake in how a command was called, or input it cannot
@@ -59,6 +62,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"workbench", "the terminal workbench: re-runs everything on save (the default command)", runWorkbenchCmd},
 		{"check", "compile policies strictly, check formatting, validate .repol config", runCheckCmd},
 		{"test", "run the OPA unit tests beside the policies", runTestCmd},
 		{"eval", "decide one input document: eval deploy|pullrequest --input FILE", runEvalCmd},
@@ -72,11 +76,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		// A bare gitpoli is the workbench: on a terminal the UI, otherwise
+		// one run and a summary.
+		return exitCode(runWorkbenchCmd(ctx, nil, env), env.Stderr, "workbench")
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.Stdout)
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	for _, c := range commands() {
@@ -109,7 +115,7 @@ func exitCode(err error, stderr io.Writer, name string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "gitpoli: policy as code for GitHub deployments and pull requests")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: gitpoli <command> [flags]")
+	fmt.Fprintln(w, "Usage: gitpoli [<command>] [flags]   (no command: the workbench)")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
-	"github.com/gitpoli/gitpoli/workbench/ghfacts"
 )
 
 type replayOptions struct {
@@ -298,22 +295,9 @@ func parseLivePR(s string) (workbench.PR, error) {
 	return workbench.PR{Repo: workbench.Repo{Owner: m[1], Name: m[2]}, Number: n}, nil
 }
 
-// tokenTransport adds the GitHub token to each request. The token comes
-// from the environment only, never from a flag (flags show in ps).
-type tokenTransport struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+t.token)
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	return t.next.RoundTrip(req)
-}
-
 // replayLive fetches a pull request and its facts from GitHub and decides
-// it (or a deployment of its head with --environment).
+// it (or a deployment of its head with --environment). The token comes from
+// the environment only, never from a flag (flags show in ps).
 func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
 	pr, err := parseLivePR(opts.targets[0])
 	if err != nil {
@@ -323,94 +307,27 @@ func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, en
 	if token == "" {
 		return usagef("replaying a live pull request needs a token: export GITHUB_TOKEN=<a token that can read %s>", pr.Repo)
 	}
-	apiURL := env.Getenv("GITHUB_API_URL")
-	base := ghfacts.DefaultAPIURL
-	if apiURL != "" {
-		base = apiURL
+	lo := fixture.LiveOptions{Token: token, APIURL: env.Getenv("GITHUB_API_URL"), Environment: opts.environment}
+	if opts.deploymentsToday >= 0 {
+		lo.DeploymentsToday = &opts.deploymentsToday
 	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return usagef("GITHUB_API_URL %q: %v", apiURL, err)
-	}
-	rec := &fixture.Recorder{Next: http.DefaultTransport, BasePath: u.Path}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &tokenTransport{token: token, next: rec}}
-	facts, err := ghfacts.New(client, base)
+	live, err := fixture.FetchLive(ctx, e, pr, lo)
 	if err != nil {
 		return &usageError{err}
 	}
-	info, err := facts.PullRequest(ctx, pr)
-	if err != nil {
-		return usagef("fetch %s: %v", pr, err)
-	}
-	d := syntheticDelivery(info, opts.environment)
-	dopts := workbench.DeliveryOptions{}
-	if opts.deploymentsToday >= 0 {
-		dopts.DeploymentsToday = &opts.deploymentsToday
-	}
-	outcomes, decideErr := e.DecideDelivery(ctx, d, facts, dopts)
-	if opts.record != "" && decideErr == nil {
-		if err := recordFixture(env, opts, pr, d, rec, dopts, outcomes); err != nil {
+	if opts.record != "" {
+		data, err := live.Fixture(time.Now()).Marshal()
+		if err != nil {
 			return err
 		}
+		path := opts.record
+		if !filepath.IsAbs(path) && env.Dir != "" {
+			path = filepath.Join(env.Dir, path)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return fmt.Errorf("record fixture: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "recorded %s as %s\n", pr, opts.record)
 	}
-	return writeOutcomes(env, opts, outcomes, decideErr)
-}
-
-// syntheticDelivery builds the delivery GitHub would send for the pull
-// request: a synchronize, or with an environment a deployment protection
-// request for its head.
-func syntheticDelivery(pr workbench.PullRequestInfo, environment string) workbench.Delivery {
-	prPayload := map[string]any{
-		"number": pr.Number,
-		"state":  pr.State,
-		"user":   map[string]any{"login": pr.Author},
-		"head":   map[string]any{"ref": pr.HeadRef, "label": pr.HeadLabel, "sha": pr.HeadSHA, "repo": map[string]any{"full_name": pr.HeadRepo}},
-		"base":   map[string]any{"ref": pr.BaseRef, "repo": map[string]any{"full_name": pr.Repo.String()}},
-	}
-	repo := map[string]any{"full_name": pr.Repo.String(), "default_branch": pr.BaseRef}
-	id := fmt.Sprintf("replay-%s-%d", strings.ReplaceAll(pr.Repo.String(), "/", "-"), pr.Number)
-	if environment == "" {
-		body, _ := json.Marshal(map[string]any{"action": "synchronize", "number": pr.Number, "pull_request": prPayload, "repository": repo})
-		return workbench.Delivery{Event: "pull_request", ID: id, Payload: body}
-	}
-	body, _ := json.Marshal(map[string]any{
-		"action":        "requested",
-		"environment":   environment,
-		"event":         "pull_request",
-		"deployment":    map[string]any{"ref": pr.HeadRef, "sha": pr.HeadSHA, "environment": environment},
-		"pull_requests": []any{prPayload},
-		"repository":    repo,
-	})
-	return workbench.Delivery{Event: "deployment_protection_rule", ID: id, Payload: body}
-}
-
-func recordFixture(env Env, opts replayOptions, pr workbench.PR, d workbench.Delivery, rec *fixture.Recorder, dopts workbench.DeliveryOptions, outcomes []workbench.Outcome) error {
-	expect := &fixture.Expect{Allow: true, Codes: []string{}}
-	for _, o := range outcomes {
-		expect.Allow = expect.Allow && o.Decision.Allow
-		expect.Codes = append(expect.Codes, uniq(o.Decision.Codes())...)
-	}
-	f := fixture.Fixture{
-		Description:      fmt.Sprintf("%s recorded live", pr),
-		Source:           fmt.Sprintf("GitHub API, %s", pr),
-		Event:            d.Event,
-		DeliveryID:       d.ID,
-		DeploymentsToday: dopts.DeploymentsToday,
-		Payload:          d.Payload,
-		Responses:        rec.Responses(),
-		Expect:           expect,
-	}
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := opts.record
-	if !filepath.IsAbs(path) && env.Dir != "" {
-		path = filepath.Join(env.Dir, path)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("record fixture: %w", err)
-	}
-	fmt.Fprintf(env.Stderr, "recorded %s as %s\n", pr, opts.record)
-	return nil
+	return writeOutcomes(env, opts, live.Outcomes, nil)
 }

@@ -163,3 +163,20 @@ func keyPath(t *ast.Term) []string {
 	}
 	return nil
 }
+
+// ViolationFacts returns the input facts read by the rules that raise v's
+// code: what the workbench shows beside a violation. It evaluates nothing.
+func (e *Engine) ViolationFacts(p Policy, v Violation, in Input) []Fact {
+	var out []Fact
+	seen := map[string]bool{}
+	for _, r := range e.rules[p][v.Code] {
+		for _, f := range facts(r, in) {
+			if !seen[f.Path] {
+				seen[f.Path] = true
+				out = append(out, f)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Fact) int { return cmp.Compare(a.Path, b.Path) })
+	return out
+}

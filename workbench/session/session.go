@@ -73,7 +73,11 @@ type Snapshot struct {
 	Problems workbench.Problems `json:"problems"`
 	// Stale is set when the policies do not compile: Tests and Fixtures
 	// are then the last good snapshot's.
-	Stale    bool                   `json:"stale,omitempty"`
+	Stale bool `json:"stale,omitempty"`
+	// TestsPending is set on the early snapshot of a progressive run: the
+	// decisions are new, the OPA tests are still running and Tests are the
+	// previous results.
+	TestsPending bool                   `json:"tests_pending,omitempty"`
 	Tests    []workbench.TestResult `json:"tests"`
 	Fixtures []fixture.Result       `json:"fixtures"`
 	// Sources says where each directory came from.
@@ -174,6 +178,14 @@ func (s *Session) Last() *Snapshot { return s.last }
 // Run builds the next snapshot. A cancelled ctx abandons the run: the
 // error is returned and the session's last snapshot stays as it was.
 func (s *Session) Run(ctx context.Context) (*Snapshot, error) {
+	return s.RunProgressive(ctx, nil)
+}
+
+// RunProgressive is Run that, when the OPA tests must run again, first
+// calls early with a snapshot of everything else (compile, config, every
+// fixture decided), so that a screen can show a save's decisions before
+// the tests finish.
+func (s *Session) RunProgressive(ctx context.Context, early func(*Snapshot)) (*Snapshot, error) {
 	start := s.now()
 	s.gen++
 	snap := &Snapshot{Gen: s.gen, At: start}
@@ -251,6 +263,14 @@ func (s *Session) Run(ctx context.Context) (*Snapshot, error) {
 				return nil, err
 			}
 			snap.Fixtures = append(snap.Fixtures, fixture.Run(ctx, e, f))
+		}
+		if tests != nil && early != nil {
+			partial := *snap
+			partial.Tests, partial.TestsPending = s.tests, true
+			partial.Problems = slices.Clone(snap.Problems)
+			partial.Problems.Sort()
+			partial.Took = s.now().Sub(start)
+			early(&partial)
 		}
 		if err := collectTests(); err != nil {
 			return nil, err

@@ -1,0 +1,694 @@
+// Package tui is the workbench: a terminal UI that re-runs everything on
+// save. It renders what workbench/session builds and holds no policy logic.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
+	"github.com/gitpoli/gitpoli/workbench/session"
+)
+
+// view is one of the workbench's lists.
+type view int
+
+const (
+	viewTests view = iota
+	viewFixtures
+	viewChanged
+	viewProblems
+	viewLive
+	numViews
+)
+
+func (v view) title() string {
+	return [...]string{"Tests", "Fixtures", "Changed", "Config & problems", "Live PR"}[v]
+}
+
+// Options configure the workbench.
+type Options struct {
+	Workspace session.Workspace
+	// Watcher, when set, delivers saves; nil runs once (and on r).
+	Watcher *session.Watcher
+	// Getenv reads GITHUB_TOKEN and GITHUB_API_URL for live pull requests.
+	Getenv func(string) string
+	// Output is where the workbench draws (for color detection).
+	Output  io.Writer
+	NoColor bool
+	// Transport carries live pull-request requests (nil: the default).
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+// Model is the workbench.
+type Model struct {
+	opts   Options
+	styles Styles
+	keys   KeyMap
+	sess   *session.Session
+
+	width, height int
+
+	snap *session.Snapshot
+	// base is the last complete snapshot: changes are counted from it, so
+	// an early snapshot and the final one of a run report the same save.
+	base    *session.Snapshot
+	changes []session.Change
+	runErr  error
+	// Runs are serialized: a save during a run cancels it and queues one
+	// more. gen numbers runs; a stale result is dropped.
+	running bool
+	pending bool
+	gen     int
+	cancel  context.CancelFunc
+
+	active    view
+	lists     [numViews]listPane
+	filtering bool
+	filter    textinput.Model
+	detail    viewport.Model
+	inDetail  bool
+	help      help.Model
+	showHelp  bool
+
+	prompting bool
+	prompt    textinput.Model
+	fetching  bool
+	spinner   spinner.Model
+	live      *fixture.Live
+	liveErr   error
+	flash     string
+}
+
+// New returns the workbench model.
+func New(opts Options) Model {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Output == nil {
+		opts.Output = os.Stdout
+	}
+	st := NewStyles(opts.Output, opts.NoColor)
+	m := Model{
+		opts:    opts,
+		styles:  st,
+		keys:    DefaultKeyMap(),
+		sess:    session.New(opts.Workspace),
+		filter:  textinput.New(),
+		prompt:  textinput.New(),
+		help:    help.New(),
+		spinner: spinner.New(spinner.WithSpinner(spinner.Line)),
+		detail:  viewport.New(40, 10),
+		width:   80,
+		height:  24,
+	}
+	m.filter.Prompt = "/"
+	m.prompt.Prompt = "pull request (owner/repo#N): "
+	m.prompt.Placeholder = "octo-org/service#42"
+	m.help.Styles.ShortKey, m.help.Styles.FullKey = st.HelpKey, st.HelpKey
+	m.help.Styles.ShortDesc, m.help.Styles.FullDesc = st.HelpDesc, st.HelpDesc
+	m.layout()
+	return m
+}
+
+// Init starts the first run and the watch.
+func (m Model) Init() tea.Cmd {
+	return tea.Batch(m.startRunCmd(), m.waitChange())
+}
+
+// Snapshot returns the snapshot on screen (for tests).
+func (m Model) Snapshot() *session.Snapshot { return m.snap }
+
+// Active returns the view on screen (for tests).
+func (m Model) Active() string { return m.active.title() }
+
+func (m *Model) startRunCmd() tea.Cmd {
+	if m.running {
+		m.pending = true
+		if m.cancel != nil {
+			m.cancel()
+		}
+		return nil
+	}
+	m.running, m.pending = true, false
+	m.gen++
+	gen := m.gen
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	sess := m.sess
+	return func() tea.Msg {
+		early := make(chan *session.Snapshot, 1)
+		rest := make(chan snapshotMsg, 1)
+		go func() {
+			defer cancel()
+			snap, err := sess.RunProgressive(ctx, func(s *session.Snapshot) { early <- s })
+			rest <- snapshotMsg{gen: gen, snap: snap, err: err}
+		}()
+		select {
+		case s := <-early:
+			return earlyMsg{gen: gen, snap: s, rest: rest}
+		case msg := <-rest:
+			return msg
+		}
+	}
+}
+
+// waitRest waits for the end of a run whose early snapshot is on screen.
+func waitRest(rest <-chan snapshotMsg) tea.Cmd {
+	return func() tea.Msg { return <-rest }
+}
+
+func (m Model) waitChange() tea.Cmd {
+	w := m.opts.Watcher
+	if w == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		select {
+		case <-w.Changes:
+			return changeMsg{}
+		case err := <-w.Errors:
+			return watchErrMsg{err}
+		}
+	}
+}
+
+// Update handles a message.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case changeMsg:
+		return m, tea.Batch(m.startRunCmd(), m.waitChange())
+	case watchErrMsg:
+		m.flash = "watch: " + msg.err.Error()
+		return m, m.waitChange()
+	case earlyMsg:
+		if msg.gen == m.gen && !m.pending {
+			m.show(msg.snap)
+		}
+		return m, waitRest(msg.rest)
+	case snapshotMsg:
+		return m.applySnapshot(msg)
+	case liveMsg:
+		m.fetching = false
+		m.live, m.liveErr = msg.live, msg.err
+		m.active = viewLive
+		m.refreshRows()
+		return m, nil
+	case savedMsg:
+		if msg.err != nil {
+			m.flash = "save fixture: " + msg.err.Error()
+		} else {
+			m.flash = "saved " + msg.path
+		}
+		return m, nil
+	case spinner.TickMsg:
+		if !m.fetching && !m.running {
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		return m, cmd
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	}
+	return m, nil
+}
+
+func (m Model) applySnapshot(msg snapshotMsg) (tea.Model, tea.Cmd) {
+	m.running = false
+	var cmd tea.Cmd
+	if m.pending {
+		cmd = m.startRunCmd()
+	}
+	if msg.gen != m.gen && m.running {
+		return m, cmd // superseded by the run just started
+	}
+	if msg.err != nil {
+		if !errors.Is(msg.err, context.Canceled) {
+			m.runErr = msg.err
+		}
+		return m, cmd
+	}
+	m.runErr = nil
+	m.show(msg.snap)
+	m.base = msg.snap
+	return m, cmd
+}
+
+// show puts a snapshot on screen with what changed since the last
+// complete one.
+func (m *Model) show(snap *session.Snapshot) {
+	m.snap = snap
+	m.changes = session.Diff(m.base, snap)
+	// What a save changed, or broke, is what the author wants to see
+	// first.
+	switch {
+	case m.filtering:
+	case snap.Stale:
+		m.active = viewProblems
+	case len(m.changes) > 0:
+		m.active = viewChanged
+	}
+	m.refreshRows()
+}
+
+func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	if m.prompting {
+		switch {
+		case msg.Type == tea.KeyEsc:
+			m.prompting = false
+			m.prompt.Blur()
+			return m, nil
+		case msg.Type == tea.KeyEnter:
+			m.prompting = false
+			m.prompt.Blur()
+			return m, m.fetchLive(strings.TrimSpace(m.prompt.Value()))
+		}
+		var cmd tea.Cmd
+		m.prompt, cmd = m.prompt.Update(msg)
+		return m, cmd
+	}
+	if m.filtering {
+		switch msg.Type {
+		case tea.KeyEsc:
+			m.filtering = false
+			m.filter.SetValue("")
+			m.filter.Blur()
+			m.lists[m.active].SetFilter("")
+			m.updateDetail()
+			return m, nil
+		case tea.KeyEnter, tea.KeyUp, tea.KeyDown:
+			m.filtering = false
+			m.filter.Blur()
+			if msg.Type != tea.KeyEnter {
+				return m.handleKey(msg)
+			}
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.filter, cmd = m.filter.Update(msg)
+		m.lists[m.active].SetFilter(m.filter.Value())
+		m.updateDetail()
+		return m, cmd
+	}
+	if m.showHelp {
+		if key.Matches(msg, k.Quit) {
+			return m, tea.Quit
+		}
+		m.showHelp = false
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		if m.cancel != nil {
+			m.cancel()
+		}
+		return m, tea.Quit
+	case key.Matches(msg, k.Help):
+		m.showHelp = true
+	case key.Matches(msg, k.ClearFilter):
+		if m.inDetail {
+			m.inDetail = false
+		} else {
+			m.lists[m.active].SetFilter("")
+			m.filter.SetValue("")
+			m.updateDetail()
+		}
+	case key.Matches(msg, k.Filter):
+		m.filtering = true
+		m.inDetail = false
+		m.filter.SetValue(m.lists[m.active].filter)
+		return m, m.filter.Focus()
+	case key.Matches(msg, k.Detail):
+		m.inDetail = !m.inDetail
+	case key.Matches(msg, k.Up):
+		m.move(-1)
+	case key.Matches(msg, k.Down):
+		m.move(1)
+	case key.Matches(msg, k.PageUp):
+		m.move(-m.lists[m.active].height)
+	case key.Matches(msg, k.PageDown):
+		m.move(m.lists[m.active].height)
+	case key.Matches(msg, k.NextTab):
+		m.switchTo((m.active + 1) % m.numTabs())
+	case key.Matches(msg, k.PrevTab):
+		m.switchTo((m.active + m.numTabs() - 1) % m.numTabs())
+	case key.Matches(msg, k.Tests):
+		m.switchTo(viewTests)
+	case key.Matches(msg, k.Fixtures):
+		m.switchTo(viewFixtures)
+	case key.Matches(msg, k.Changed):
+		m.switchTo(viewChanged)
+	case key.Matches(msg, k.Problems):
+		m.switchTo(viewProblems)
+	case key.Matches(msg, k.Rerun):
+		return m, m.startRunCmd()
+	case key.Matches(msg, k.LivePR):
+		m.prompting = true
+		m.prompt.SetValue("")
+		return m, m.prompt.Focus()
+	case key.Matches(msg, k.SaveFixture):
+		return m, m.saveLive()
+	}
+	return m, nil
+}
+
+func (m *Model) numTabs() view {
+	if m.live != nil || m.liveErr != nil {
+		return numViews
+	}
+	return viewLive
+}
+
+func (m *Model) switchTo(v view) {
+	m.active = v
+	m.inDetail = false
+	m.updateDetail()
+}
+
+func (m *Model) move(n int) {
+	if m.inDetail {
+		if n < 0 {
+			m.detail.ScrollUp(-n)
+		} else {
+			m.detail.ScrollDown(n)
+		}
+		return
+	}
+	m.lists[m.active].Move(n)
+	m.updateDetail()
+}
+
+// refreshRows rebuilds every list from the snapshot.
+func (m *Model) refreshRows() {
+	st := m.styles
+	if s := m.snap; s != nil {
+		m.lists[viewTests].SetRows(testRows(st, s.Tests))
+		m.lists[viewFixtures].SetRows(fixtureRows(st, s.Fixtures))
+		m.lists[viewProblems].SetRows(problemRows(st, s.Problems))
+	}
+	m.lists[viewChanged].SetRows(changeRows(st, m.changes))
+	var live []row
+	if m.live != nil {
+		for i, o := range m.live.Outcomes {
+			text := fmt.Sprintf("%s %s", m.live.PR.PR, strings.TrimSpace(outcomeSummary(o)))
+			live = append(live, row{key: strconv.Itoa(i), text: mark(st, o.Decision.Allow) + " " + text, plain: text})
+		}
+	}
+	m.lists[viewLive].SetRows(live)
+	m.updateDetail()
+}
+
+func outcomeSummary(o workbench.Outcome) string {
+	if o.Decision.Allow {
+		return string(o.Decision.Policy) + " allow"
+	}
+	return string(o.Decision.Policy) + " deny " + strings.Join(o.Decision.Codes(), " ")
+}
+
+// updateDetail shows the selected item in the detail pane.
+func (m *Model) updateDetail() {
+	m.detail.SetContent(m.detailText())
+	m.detail.GotoTop()
+}
+
+func (m *Model) detailText() string {
+	st := m.styles
+	l := &m.lists[m.active]
+	i := l.Selected()
+	s := m.snap
+	var text string
+	switch {
+	case m.active == viewLive && m.liveErr != nil:
+		text = st.Fail.Render("live pull request: ") + m.liveErr.Error()
+	case m.active == viewLive && m.live != nil && i >= 0:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s  %s\n", st.Bold.Render(m.live.PR.PR.String()), st.Muted.Render(m.live.PR.HeadRef+" → "+m.live.PR.BaseRef))
+		writeOutcome(&b, st, m.engine(), m.live.Outcomes[i])
+		b.WriteString("\n" + st.Muted.Render("s saves this pull request as a fixture"))
+		text = b.String()
+	case i < 0 || s == nil:
+		text = st.Muted.Render(m.emptyText())
+	case m.active == viewTests:
+		text = testDetail(st, s.Tests[i])
+	case m.active == viewFixtures:
+		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
+	case m.active == viewChanged:
+		text = changeDetail(st, m.changes[i])
+	case m.active == viewProblems:
+		text = problemDetail(st, s.Problems[i])
+	}
+	return lipgloss.NewStyle().Width(max(m.detail.Width, 10)).Render(text)
+}
+
+func (m *Model) emptyText() string {
+	switch {
+	case m.snap == nil:
+		return "running…"
+	case m.active == viewChanged:
+		return "nothing changed since the previous run"
+	case m.active == viewProblems:
+		return "no problems: policies compile, config is valid"
+	}
+	return "nothing to show"
+}
+
+func (m *Model) engine() *workbench.Engine {
+	if m.snap == nil {
+		return nil
+	}
+	return m.snap.Engine
+}
+
+var prRef = regexp.MustCompile(`^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)#([0-9]+)$`)
+
+func (m *Model) fetchLive(ref string) tea.Cmd {
+	mm := prRef.FindStringSubmatch(ref)
+	if mm == nil {
+		m.liveErr, m.live = fmt.Errorf("%q is not owner/repo#N", ref), nil
+		m.active = viewLive
+		m.refreshRows()
+		return nil
+	}
+	token := m.opts.Getenv("GITHUB_TOKEN")
+	if token == "" {
+		m.liveErr, m.live = errors.New("set GITHUB_TOKEN to a token that can read the repository (export GITHUB_TOKEN=...), then start gitpoli again"), nil
+		m.active = viewLive
+		m.refreshRows()
+		return nil
+	}
+	e := m.engine()
+	if e == nil {
+		m.flash = "the policies do not compile: fix them first"
+		return nil
+	}
+	n, _ := strconv.Atoi(mm[3])
+	pr := workbench.PR{Repo: workbench.Repo{Owner: mm[1], Name: mm[2]}, Number: n}
+	opts := fixture.LiveOptions{Token: token, APIURL: m.opts.Getenv("GITHUB_API_URL"), Transport: m.opts.Transport}
+	m.fetching = true
+	return tea.Batch(m.spinner.Tick, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		live, err := fixture.FetchLive(ctx, e, pr, opts)
+		return liveMsg{live: live, err: err}
+	})
+}
+
+func (m *Model) saveLive() tea.Cmd {
+	if m.live == nil {
+		m.flash = "no live pull request to save: press p first"
+		return nil
+	}
+	live := m.live
+	dir := filepath.Join(m.opts.Workspace.Root, "fixtures")
+	now := m.opts.Now()
+	return func() tea.Msg {
+		data, err := live.Fixture(now).Marshal()
+		if err != nil {
+			return savedMsg{err: err}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return savedMsg{err: err}
+		}
+		path := filepath.Join(dir, live.FileName())
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return savedMsg{err: err}
+		}
+		return savedMsg{path: filepath.Join("fixtures", live.FileName())}
+	}
+}
+
+// layout sizes the panes for the window.
+func (m *Model) layout() {
+	bodyH := max(m.height-5, 3) // header, banner, tabs, help; borders below
+	leftW := max(m.width*2/5, 24)
+	rightW := max(m.width-leftW, 20)
+	for i := range m.lists {
+		m.lists[i].SetSize(leftW-2, bodyH-2)
+	}
+	m.detail.Width, m.detail.Height = rightW-2, bodyH-2
+	m.help.Width = m.width
+	m.updateDetail()
+}
+
+// View draws the workbench.
+func (m Model) View() string {
+	st := m.styles
+	header := m.headerView()
+	banner := m.bannerView()
+	tabs := m.tabsView()
+	leftW := max(m.width*2/5, 24)
+	rightW := max(m.width-leftW, 20)
+	bodyH := max(m.height-5, 3)
+	listStyle, detailStyle := st.FocusedPane, st.Pane
+	if m.inDetail {
+		listStyle, detailStyle = st.Pane, st.FocusedPane
+	}
+	left := listStyle.Width(leftW - 2).Height(bodyH - 2).Render(m.lists[m.active].View(st, !m.inDetail))
+	right := detailStyle.Width(rightW - 2).Height(bodyH - 2).Render(m.detail.View())
+	body := lipgloss.JoinHorizontal(lipgloss.Top, left, right)
+	if m.showHelp {
+		body = st.FocusedPane.Width(m.width - 2).Height(bodyH - 2).Render(
+			st.Title.Render("keys") + "\n\n" + m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" + st.Muted.Render("any key closes this help"))
+	}
+	footer := m.help.ShortHelpView(m.keys.ShortHelp())
+	switch {
+	case m.prompting:
+		footer = m.prompt.View()
+	case m.filtering:
+		footer = st.Filter.Render(m.filter.View())
+	case m.fetching:
+		footer = m.spinner.View() + " fetching the pull request…"
+	case m.flash != "":
+		footer = st.Banner.Render(m.flash)
+	}
+	out := lipgloss.JoinVertical(lipgloss.Left, header, banner, tabs, body, footer)
+	return clip(out, m.width, m.height)
+}
+
+// clip keeps the frame within the window, so a narrow terminal never
+// scrolls.
+func clip(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) headerView() string {
+	st := m.styles
+	title := st.Title.Render("gitpoli workbench")
+	if m.snap == nil {
+		return title + "  " + st.Muted.Render("running…")
+	}
+	s := m.snap
+	tp, tf := s.TestCounts()
+	fm, fx := s.FixtureCounts()
+	cp := len(s.ConfigProblems())
+	parts := []string{
+		title,
+		mark(st, tf == 0) + fmt.Sprintf(" tests %d/%d", tp, tp+tf),
+		mark(st, fx == 0) + fmt.Sprintf(" fixtures %d/%d", fm, fm+fx),
+	}
+	if cp == 0 {
+		parts = append(parts, mark(st, true)+" config valid")
+	} else {
+		parts = append(parts, mark(st, false)+fmt.Sprintf(" config: %d problems", cp))
+	}
+	run := fmt.Sprintf("run #%d · %s", s.Gen, s.Took.Round(time.Millisecond))
+	switch {
+	case s.TestsPending:
+		run = m.spinner.View() + " tests running · " + run
+	case m.running:
+		run = m.spinner.View() + " running · " + run
+	}
+	parts = append(parts, st.Muted.Render(run))
+	return strings.Join(parts, "  ")
+}
+
+func (m Model) bannerView() string {
+	st := m.styles
+	s := m.snap
+	switch {
+	case m.runErr != nil:
+		return st.ErrorBanner.Render("run failed: " + m.runErr.Error())
+	case s == nil:
+		return ""
+	case s.Stale:
+		first := ""
+		for _, p := range s.Problems {
+			if p.Code == "rego" {
+				first = ": " + p.String()
+				break
+			}
+		}
+		return st.ErrorBanner.Render("STALE — the policies do not compile" + first + " (showing the last good results)")
+	case len(s.Problems) > 0:
+		return st.ErrorBanner.Render(fmt.Sprintf("%d problem(s): %s", len(s.Problems), s.Problems[0].String()))
+	case len(m.changes) > 0:
+		flips := 0
+		for _, c := range m.changes {
+			if c.Flipped {
+				flips++
+			}
+		}
+		return st.Banner.Render(fmt.Sprintf("%d changed since the previous run, %d flipped (view 3)", len(m.changes), flips))
+	case s.OK():
+		return st.Pass.Render("all green: every test passes, every fixture decides as expected")
+	}
+	return st.Fail.Render("failures: see tests and fixtures")
+}
+
+func (m Model) tabsView() string {
+	st := m.styles
+	var tabs []string
+	for v := view(0); v < m.numTabs(); v++ {
+		label := fmt.Sprintf("%d %s", v+1, v.title())
+		if n := len(m.lists[v].rows); v == viewChanged || v == viewProblems {
+			label += fmt.Sprintf(" (%d)", n)
+		}
+		if f := m.lists[v].filter; f != "" {
+			label += " /" + f
+		}
+		if v == m.active {
+			tabs = append(tabs, st.ActiveTab.Render(label))
+		} else {
+			tabs = append(tabs, st.Tab.Render(label))
+		}
+	}
+	return strings.Join(tabs, "")
+}

@@ -1,0 +1,220 @@
+package tui
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+
+	"github.com/gitpoli/gitpoli/workbench/session"
+)
+
+// workspace copies the repository's policies, config, schemas and
+// fixtures into a temporary directory a test may edit.
+func workspace(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
+		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("..", d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newModel(t *testing.T, root string, w, h int, env map[string]string) Model {
+	t.Helper()
+	m := New(Options{
+		Workspace: session.Workspace{Root: root},
+		Output:    io.Discard,
+		NoColor:   true,
+		Getenv:    func(k string) string { return env[k] },
+	})
+	next, _ := m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return next.(Model)
+}
+
+// run performs one run the way the program would and feeds its result
+// back into the model.
+func run(t *testing.T, m Model) Model {
+	t.Helper()
+	cmd := m.startRunCmd()
+	if cmd == nil {
+		t.Fatal("no run started")
+	}
+	for {
+		msg := cmd()
+		next, rest := m.Update(msg)
+		m = next.(Model)
+		if _, early := msg.(earlyMsg); !early {
+			return m
+		}
+		if !m.Snapshot().TestsPending {
+			t.Fatal("an early snapshot without pending tests")
+		}
+		cmd = rest
+	}
+}
+
+func press(m Model, keys ...string) Model {
+	for _, k := range keys {
+		var msg tea.KeyMsg
+		switch k {
+		case "esc":
+			msg = tea.KeyMsg{Type: tea.KeyEsc}
+		case "enter":
+			msg = tea.KeyMsg{Type: tea.KeyEnter}
+		case "tab":
+			msg = tea.KeyMsg{Type: tea.KeyTab}
+		case "down":
+			msg = tea.KeyMsg{Type: tea.KeyDown}
+		default:
+			msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+		}
+		next, _ := m.Update(msg)
+		m = next.(Model)
+	}
+	return m
+}
+
+var timing = regexp.MustCompile(`(?m)run #\d+.*$`)
+
+func screen(m Model) string {
+	return timing.ReplaceAllString(m.View(), "run #N") + "\n"
+}
+
+// TestScreens drives the model through a session of edits and compares
+// what it draws with golden screens, colors off.
+func TestScreens(t *testing.T) {
+	for _, size := range []struct {
+		name string
+		w, h int
+	}{{"80x24", 80, 24}, {"120x40", 120, 40}} {
+		t.Run(size.name, func(t *testing.T) {
+			root := workspace(t)
+			m := run(t, newModel(t, root, size.w, size.h, nil))
+			t.Run("first_load", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
+
+			t.Run("help", func(t *testing.T) { golden.RequireEqual(t, screen(press(m, "?"))) })
+
+			t.Run("filter", func(t *testing.T) {
+				golden.RequireEqual(t, screen(press(m, "2", "/", "d", "c", "o", "enter")))
+			})
+
+			edit(t, filepath.Join(root, "policies/deploy.rego"), "done >= max", "done > max")
+			m = run(t, m)
+			t.Run("failing_test_changed_view", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
+			t.Run("failing_test_detail", func(t *testing.T) {
+				golden.RequireEqual(t, screen(press(m, "1", "/", "r", "a", "t", "e", "_", "l", "i", "m", "i", "t", "_", "e", "x", "enter")))
+			})
+
+			edit(t, filepath.Join(root, ".repol/deploy.yaml"), "approvals_required: 2", "approvals_required: 11")
+			m = run(t, m)
+			t.Run("config_error", func(t *testing.T) { golden.RequireEqual(t, screen(press(m, "4"))) })
+
+			edit(t, filepath.Join(root, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if count(violations) ==")
+			m = run(t, m)
+			t.Run("stale", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
+		})
+	}
+}
+
+func TestModelState(t *testing.T) {
+	root := workspace(t)
+	m := run(t, newModel(t, root, 100, 30, nil))
+	if s := m.Snapshot(); s == nil || !s.OK() {
+		t.Fatalf("first run not green: %+v", s)
+	}
+	if m.Active() != "Tests" {
+		t.Errorf("first view %q, want Tests", m.Active())
+	}
+	// A save that flips decisions shows the changed view.
+	edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 3")
+	m = run(t, m)
+	if m.Active() != "Changed" || len(m.changes) == 0 {
+		t.Fatalf("after a flipping save: view %q, %d changes", m.Active(), len(m.changes))
+	}
+	// Filtering narrows the list; esc clears it.
+	m = press(m, "2", "/", "o", "w", "n", "e", "r", "s")
+	if got := len(m.lists[viewFixtures].visible); got != 2 {
+		t.Errorf("filter owners: %d rows, want 2", got)
+	}
+	m = press(m, "esc")
+	if got := len(m.lists[viewFixtures].visible); got != len(m.lists[viewFixtures].rows) {
+		t.Errorf("after esc: %d of %d rows", got, len(m.lists[viewFixtures].rows))
+	}
+	// A run that finishes after a newer one started is dropped.
+	stale := m.startRunCmd()
+	m.gen++ // a newer run has started
+	next, _ := m.Update(stale())
+	m = next.(Model)
+	if m.Snapshot().TestsPending {
+		t.Error("an early snapshot of a superseded run was shown")
+	}
+	if m.runErr != nil {
+		t.Errorf("stale result: %v", m.runErr)
+	}
+	// The live prompt without a token says how to set one.
+	m = press(m, "p", "o", "/", "r", "#", "1", "enter")
+	if m.Active() != "Live PR" || m.liveErr == nil || !strings.Contains(m.liveErr.Error(), "GITHUB_TOKEN") {
+		t.Errorf("live prompt without a token: view %q, err %v", m.Active(), m.liveErr)
+	}
+}
+
+// TestProgramWithWatcher runs the real program with the real watcher on a
+// temporary workspace: a breaking edit shows a failing test, the revert
+// shows all green again.
+func TestProgramWithWatcher(t *testing.T) {
+	root := workspace(t)
+	w, err := session.Watch(root, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	m := New(Options{Workspace: session.Workspace{Root: root}, Watcher: w, Output: io.Discard, NoColor: true})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	waitFor := func(what string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(what)) },
+			teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	}
+	waitFor("all green")
+	path := filepath.Join(root, "policies/deploy.rego")
+	original, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(t, path, "done >= max", "done > max")
+	waitFor("tests 66/68")
+	if err := os.WriteFile(path, original, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("tests 68/68")
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(Model)
+	if s := final.Snapshot(); s == nil || !s.OK() {
+		t.Errorf("after the revert the workbench is not green: %+v", s)
+	}
+}

@@ -1,0 +1,197 @@
+package tui
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
+	"github.com/gitpoli/gitpoli/workbench/session"
+)
+
+// This file turns a snapshot into the rows of each view and the text of
+// the detail pane. It renders; the engine decided.
+
+func mark(st Styles, ok bool) string {
+	if ok {
+		return st.Pass.Render("✓")
+	}
+	return st.Fail.Render("✗")
+}
+
+func plainMark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+func testRows(st Styles, tests []workbench.TestResult) []row {
+	rows := make([]row, 0, len(tests))
+	for _, t := range tests {
+		ok := t.Status == workbench.TestPass || t.Status == workbench.TestSkip
+		name := t.FullName()
+		rows = append(rows, row{key: name, text: mark(st, ok) + " " + name, plain: plainMark(ok) + " " + name + " " + string(t.Status)})
+	}
+	return rows
+}
+
+func fixtureName(path string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(path, "fixtures/"), ".json")
+}
+
+func fixtureRows(st Styles, results []fixture.Result) []row {
+	rows := make([]row, 0, len(results))
+	for _, r := range results {
+		name := fixtureName(r.Fixture)
+		outcome := session.Outcome(r)
+		rows = append(rows, row{
+			key:   r.Fixture,
+			text:  mark(st, r.Pass) + " " + name + "  " + st.Muted.Render(outcome),
+			plain: plainMark(r.Pass) + " " + name + "  " + outcome,
+		})
+	}
+	return rows
+}
+
+func changeRows(st Styles, changes []session.Change) []row {
+	rows := make([]row, 0, len(changes))
+	for _, c := range changes {
+		name := c.Name
+		if c.Kind == "fixture" {
+			name = fixtureName(name)
+		}
+		before, after := orDash(c.Before), orDash(c.After)
+		arrow := st.Changed.Render("~")
+		if c.Flipped {
+			arrow = st.ChangedFlips.Render("!")
+		}
+		plain := fmt.Sprintf("%s %s: %s → %s", c.Kind, name, before, after)
+		rows = append(rows, row{key: c.Kind + ":" + c.Name, text: arrow + " " + plain, plain: plain})
+	}
+	return rows
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func problemRows(st Styles, problems workbench.Problems) []row {
+	rows := make([]row, 0, len(problems))
+	for i, p := range problems {
+		text := p.String()
+		rows = append(rows, row{key: fmt.Sprint(i, text), text: st.Fail.Render("✗") + " " + text, plain: "✗ " + text})
+	}
+	return rows
+}
+
+// testDetail explains one test result.
+func testDetail(st Styles, t workbench.TestResult) string {
+	var b strings.Builder
+	ok := t.Status == workbench.TestPass
+	fmt.Fprintf(&b, "%s %s\n", mark(st, ok), st.Bold.Render(t.FullName()))
+	fmt.Fprintf(&b, "%s  %s\n", strings.ToUpper(string(t.Status)), st.Location.Render(t.Pos.String()))
+	if t.FailedAt != nil {
+		fmt.Fprintf(&b, "\nfailed at %s\n  %s\n", st.Location.Render(t.FailedAt.String()), t.FailedExpr)
+	}
+	if t.Error != "" {
+		fmt.Fprintf(&b, "\nerror:\n  %s\n", t.Error)
+	}
+	if t.Output != "" {
+		fmt.Fprintf(&b, "\noutput:\n%s\n", t.Output)
+	}
+	return b.String()
+}
+
+// fixtureDetail explains one replayed fixture: the verdict, and for each
+// decision every violation with its rule, its config and the facts it read.
+func fixtureDetail(st Styles, e *workbench.Engine, r fixture.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n", mark(st, r.Pass), st.Bold.Render(r.Fixture))
+	event := r.Event
+	if r.Action != "" {
+		event += "." + r.Action
+	}
+	fmt.Fprintf(&b, "%s\n", st.Muted.Render(event))
+	if r.Mismatch != "" {
+		fmt.Fprintf(&b, "\n%s %s\n", st.Fail.Render("mismatch:"), r.Mismatch)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "\n%s %s\n", st.Fail.Render("error:"), r.Error)
+	}
+	if r.Ignored != "" {
+		fmt.Fprintf(&b, "\nnot a policy event: %s\n", r.Ignored)
+	}
+	for _, o := range r.Outcomes {
+		writeOutcome(&b, st, e, o)
+	}
+	return b.String()
+}
+
+func writeOutcome(b *strings.Builder, st Styles, e *workbench.Engine, o workbench.Outcome) {
+	what := o.Subject.Repo.String()
+	if o.Subject.PR != nil {
+		what = o.Subject.PR.PR.String()
+	}
+	if o.Subject.Environment != nil {
+		what += " → " + *o.Subject.Environment
+	}
+	verdict := st.Fail.Render("deny")
+	if o.Decision.Allow {
+		verdict = st.Pass.Render("allow")
+	}
+	fmt.Fprintf(b, "\n%s: %s  %s\n", o.Decision.Policy, verdict, st.Muted.Render(what))
+	for _, v := range o.Decision.Violations {
+		fmt.Fprintf(b, "\n%s\n  %s\n", st.Code.Render(v.Code), v.Msg)
+		if v.Rule != nil {
+			fmt.Fprintf(b, "  rule    %s\n", st.Location.Render(v.Rule.String()))
+		}
+		if v.Config != nil {
+			fmt.Fprintf(b, "  config  %s %s\n", st.Location.Render(v.Config.String()), st.Muted.Render(v.ConfigPath))
+		}
+		if e != nil {
+			for _, f := range e.ViolationFacts(o.Decision.Policy, v, o.Input) {
+				fmt.Fprintf(b, "  fact    input.%s = %s\n", f.Path, st.Fact.Render(showFact(f)))
+			}
+		}
+	}
+}
+
+func showFact(f workbench.Fact) string {
+	if !f.Present {
+		return "(absent)"
+	}
+	data, err := json.Marshal(f.Value)
+	if err != nil {
+		return fmt.Sprint(f.Value)
+	}
+	s := string(data)
+	if len(s) > 100 {
+		s = s[:97] + "..."
+	}
+	return s
+}
+
+func changeDetail(st Styles, c session.Change) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n\n", st.Bold.Render(c.Kind), c.Name)
+	fmt.Fprintf(&b, "before  %s\nnow     %s\n", orDash(c.Before), orDash(c.After))
+	if c.Flipped {
+		fmt.Fprintf(&b, "\n%s\n", st.ChangedFlips.Render("flipped by the last save"))
+	}
+	return b.String()
+}
+
+func problemDetail(st Styles, p workbench.Problem) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", st.Location.Render(p.Pos.String()))
+	if p.Field != "" {
+		fmt.Fprintf(&b, "field  %s\n", st.Bold.Render(p.Field))
+	}
+	fmt.Fprintf(&b, "%s\n\n%s\n", p.Msg, st.Muted.Render("("+p.Code+")"))
+	return b.String()
+}
