@@ -362,6 +362,11 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, cfg *ConfigFile
 		err := ErrNotObject
 		return errorDecision(p, err), err
 	}
+	if err := ctx.Err(); err != nil {
+		// A caller that gave up gets no decision to act on.
+		err = fmt.Errorf("evaluate %s: %w", p, err)
+		return errorDecision(p, err), err
+	}
 	doc := in.obj
 	if cfg != nil && cfg.value != nil {
 		doc = in.with("repo_policy", cfg.value)

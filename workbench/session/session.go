@@ -78,8 +78,8 @@ type Snapshot struct {
 	// decisions are new, the OPA tests are still running and Tests are the
 	// previous results.
 	TestsPending bool                   `json:"tests_pending,omitempty"`
-	Tests    []workbench.TestResult `json:"tests"`
-	Fixtures []fixture.Result       `json:"fixtures"`
+	Tests        []workbench.TestResult `json:"tests"`
+	Fixtures     []fixture.Result       `json:"fixtures"`
 	// Sources says where each directory came from.
 	Sources workbench.Sources `json:"-"`
 	// Engine decided this snapshot (nil when stale); the live pull-request
