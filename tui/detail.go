@@ -68,7 +68,11 @@ func changeRows(st Styles, changes []session.Change) []row {
 			arrow = st.ChangedFlips.Render("!")
 		}
 		plain := fmt.Sprintf("%s %s: %s → %s", c.Kind, name, before, after)
-		rows = append(rows, row{key: c.Kind + ":" + c.Name, text: arrow + " " + plain, plain: plain})
+		sign := "~"
+		if c.Flipped {
+			sign = "!"
+		}
+		rows = append(rows, row{key: c.Kind + ":" + c.Name, text: arrow + " " + plain, plain: sign + " " + plain})
 	}
 	return rows
 }

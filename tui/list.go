@@ -114,11 +114,16 @@ func (l *listPane) View(st Styles, focused bool) string {
 	end := min(l.offset+l.height, len(l.visible))
 	for i := l.offset; i < end; i++ {
 		r := l.rows[l.visible[i]]
-		line := ansi.Truncate(r.text, l.width, "…")
-		if i == l.cursor && focused {
-			line = st.Selected.Render(ansi.Truncate(r.plain, l.width, "…") + strings.Repeat(" ", max(l.width-ansi.StringWidth(ansi.Truncate(r.plain, l.width, "…")), 0)))
-		} else if i == l.cursor {
+		// A one-column gutter marks the selection even without color.
+		var line string
+		switch {
+		case i == l.cursor && focused:
+			plain := "›" + ansi.Truncate(r.plain, l.width-1, "…")
+			line = st.Selected.Render(plain + strings.Repeat(" ", max(l.width-ansi.StringWidth(plain), 0)))
+		case i == l.cursor:
 			line = st.Bold.Render("›") + ansi.Truncate(r.text, l.width-1, "…")
+		default:
+			line = " " + ansi.Truncate(r.text, l.width-1, "…")
 		}
 		b.WriteString(line)
 		if i < end-1 {
