@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"github.com/gitpoli/gitpoli/workbench/fixture"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -111,7 +112,7 @@ func TestScreens(t *testing.T) {
 	for _, size := range []struct {
 		name string
 		w, h int
-	}{{"80x24", 80, 24}, {"120x40", 120, 40}} {
+	}{{"80x24", 80, 24}, {"120x40", 120, 40}, {"narrow_60x18", 60, 18}} {
 		t.Run(size.name, func(t *testing.T) {
 			root := workspace(t)
 			m := run(t, newModel(t, root, size.w, size.h, nil))
@@ -216,5 +217,79 @@ func TestProgramWithWatcher(t *testing.T) {
 	final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(Model)
 	if s := final.Snapshot(); s == nil || !s.OK() {
 		t.Errorf("after the revert the workbench is not green: %+v", s)
+	}
+}
+
+// TestLivePullRequest fetches a pull request from recorded API responses
+// (the same code as against GitHub), shows it, and saves it as a fixture.
+func TestLivePullRequest(t *testing.T) {
+	root := workspace(t)
+	data, err := os.ReadFile(filepath.Join(root, "fixtures/pull_request.opened.dco-missing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	source, err := fixture.Parse("dco-missing.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	responses := map[string]fixture.Response{"GET /repos/Codertocat/Hello-World/pulls/2": {Status: 200, Body: []byte(`{
+		"number": 2, "state": "open", "user": {"login": "Codertocat"},
+		"head": {"ref": "feature/dco", "label": "Codertocat:feature/dco", "sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "repo": {"full_name": "Codertocat/Hello-World"}},
+		"base": {"ref": "main", "repo": {"full_name": "Codertocat/Hello-World"}}}`)}}
+	for k, v := range source.Responses {
+		responses[k] = v
+	}
+	m := New(Options{
+		Workspace: session.Workspace{Root: root},
+		Output:    io.Discard,
+		NoColor:   true,
+		Getenv:    func(k string) string { return map[string]string{"GITHUB_TOKEN": "t0ken"}[k] },
+		Transport: fixture.NewPlayer(responses),
+		Now:       func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) },
+	})
+	next, _ := m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = run(t, next.(Model))
+	m = press(m, "p")
+	for _, r := range "Codertocat/Hello-World#2" {
+		m = press(m, string(r))
+	}
+	next, cmd := m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	m = next.(Model)
+	if !m.fetching || cmd == nil {
+		t.Fatal("enter did not start fetching")
+	}
+	// The command batches the spinner and the fetch; run the fetch.
+	var live tea.Msg
+	for _, c := range cmd().(tea.BatchMsg) {
+		if msg, ok := c().(liveMsg); ok {
+			live = msg
+		}
+	}
+	next, _ = m.Update(live)
+	m = next.(Model)
+	if m.liveErr != nil || m.live == nil || m.Active() != "Live PR" {
+		t.Fatalf("live: view %q, err %v", m.Active(), m.liveErr)
+	}
+	if !strings.Contains(m.View(), "signoff.missing") {
+		t.Errorf("the live view does not show the decision:\n%s", m.View())
+	}
+	next, cmd = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("s")})
+	m = next.(Model)
+	next, _ = m.Update(cmd())
+	m = next.(Model)
+	saved := filepath.Join(root, "fixtures/live.codertocat.hello-world.2.json")
+	data, err = os.ReadFile(saved)
+	if err != nil {
+		t.Fatalf("saved fixture: %v (flash %q)", err, m.flash)
+	}
+	if strings.Contains(string(data), "t0ken") {
+		t.Error("the saved fixture holds the token")
+	}
+	// The next run replays the new fixture, and it passes.
+	m = run(t, m)
+	for _, r := range m.Snapshot().Fixtures {
+		if r.Fixture == "fixtures/live.codertocat.hello-world.2.json" && !r.Pass {
+			t.Errorf("the saved fixture does not replay: %s", r.Mismatch)
+		}
 	}
 }
