@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -170,22 +169,8 @@ func writeExplanationText(w io.Writer, x workbench.Explanation) {
 	for _, f := range x.Fired {
 		fmt.Fprintf(w, "  %s  %s\n", f.Rule, f.Code)
 		for _, fact := range f.Facts {
-			fmt.Fprintf(w, "    input.%s = %s\n", fact.Path, showFact(fact))
+			fmt.Fprintf(w, "    input.%s = %s\n", fact.Path, fact.ValueString())
 		}
 	}
 }
 
-func showFact(f workbench.Fact) string {
-	if !f.Present {
-		return "(absent)"
-	}
-	b, err := json.Marshal(f.Value)
-	if err != nil {
-		return fmt.Sprint(f.Value)
-	}
-	s := string(b)
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
-}

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -159,26 +158,12 @@ func writeOutcome(b *strings.Builder, st Styles, e *workbench.Engine, o workbenc
 		}
 		if e != nil {
 			for _, f := range e.ViolationFacts(o.Decision.Policy, v, o.Input) {
-				fmt.Fprintf(b, "  fact    input.%s = %s\n", f.Path, st.Fact.Render(showFact(f)))
+				fmt.Fprintf(b, "  fact    input.%s = %s\n", f.Path, st.Fact.Render(f.ValueString()))
 			}
 		}
 	}
 }
 
-func showFact(f workbench.Fact) string {
-	if !f.Present {
-		return "(absent)"
-	}
-	data, err := json.Marshal(f.Value)
-	if err != nil {
-		return fmt.Sprint(f.Value)
-	}
-	s := string(data)
-	if len(s) > 100 {
-		s = s[:97] + "..."
-	}
-	return s
-}
 
 func changeDetail(st Styles, c session.Change) string {
 	var b strings.Builder

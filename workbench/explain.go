@@ -3,6 +3,8 @@ package workbench
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -32,6 +34,23 @@ type Fact struct {
 	Path    string `json:"path"`
 	Present bool   `json:"present"`
 	Value   any    `json:"value,omitempty"`
+}
+
+// ValueString renders the fact's value as compact JSON for people, cut
+// at a hundred characters; "(absent)" when the input lacks it.
+func (f Fact) ValueString() string {
+	if !f.Present {
+		return "(absent)"
+	}
+	data, err := json.Marshal(f.Value)
+	if err != nil {
+		return fmt.Sprint(f.Value)
+	}
+	s := string(data)
+	if len(s) > 100 {
+		s = s[:97] + "..."
+	}
+	return s
 }
 
 // Explain decides like Decide, tracing the evaluation to report exactly

@@ -48,11 +48,9 @@ func Diff(prev, next *Snapshot) []Change {
 	for _, f := range next.Fixtures {
 		after[f.Fixture], afterPass[f.Fixture] = Outcome(f), f.Pass
 	}
-	for _, c := range changes("fixture", before, after, func(a, b string) bool {
+	out = append(out, changes("fixture", before, after, func(a, b string) bool {
 		return strings.HasPrefix(a, "allow") != strings.HasPrefix(b, "allow")
-	}) {
-		out = append(out, c)
-	}
+	})...)
 	// A fixture whose decision stayed but whose verdict changed (its
 	// expectation was edited) is a change too.
 	for name, p := range afterPass {
