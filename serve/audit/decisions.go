@@ -1,0 +1,285 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Record is one audited decision.
+type Record struct {
+	ID          string          `json:"id"`
+	Time        time.Time       `json:"time"`
+	DeliveryID  string          `json:"delivery_id,omitempty"`
+	Repo        string          `json:"repo,omitempty"`
+	Policy      string          `json:"policy"`
+	Decision    string          `json:"decision"` // allow | deny | error
+	Violations  json.RawMessage `json:"violations"`
+	Actor       string          `json:"actor,omitempty"`
+	Source      string          `json:"source"` // webhook | api
+	Event       string          `json:"event,omitempty"`
+	Environment string          `json:"environment,omitempty"`
+	Ref         string          `json:"ref,omitempty"`
+	SHA         string          `json:"sha,omitempty"`
+	Input       json.RawMessage `json:"input"`
+	InputHash   string          `json:"input_hash"`
+	PolicyHash  string          `json:"policy_hash"`
+	// Detail holds what happened around the decision: where the config came
+	// from, the callback or check run and its answer, errors.
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// ErrNotFound is returned for an unknown record id.
+var ErrNotFound = errors.New("no such record")
+
+// Insert stores a decision and returns its id. Time and ID are set when
+// zero.
+func (s *Store) Insert(ctx context.Context, r *Record) error {
+	return insert(ctx, s.db, s.now, r)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insert(ctx context.Context, db execer, now func() time.Time, r *Record) error {
+	if r.ID == "" {
+		r.ID = uuid.NewString()
+	}
+	if r.Time.IsZero() {
+		r.Time = now().UTC()
+	}
+	if len(r.Violations) == 0 {
+		r.Violations = json.RawMessage("[]")
+	}
+	if len(r.Input) == 0 {
+		r.Input = json.RawMessage("{}")
+	}
+	if r.InputHash == "" {
+		sum := sha256.Sum256(r.Input)
+		r.InputHash = hex.EncodeToString(sum[:8])
+	}
+	if len(r.Detail) == 0 {
+		r.Detail = json.RawMessage("{}")
+	}
+	_, err := db.ExecContext(ctx, `
+		INSERT INTO decisions (id, time, day, delivery_id, repo, policy, decision, violations, actor, source,
+			event, environment, ref, sha, input, input_hash, policy_hash, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Time.UTC().Format(time.RFC3339Nano), r.Time.UTC().Format("2006-01-02"), r.DeliveryID, r.Repo,
+		r.Policy, r.Decision, string(r.Violations), r.Actor, r.Source, r.Event, r.Environment, r.Ref, r.SHA,
+		string(r.Input), r.InputHash, r.PolicyHash, string(r.Detail))
+	if err != nil {
+		return fmt.Errorf("record decision: %w", err)
+	}
+	return nil
+}
+
+// DeployGate counts and records deployment decisions for one repository
+// environment under a single write transaction, so that two deployments
+// decided at the same moment cannot both pass a daily limit.
+type DeployGate struct {
+	tx  *sql.Tx
+	now func() time.Time
+}
+
+// BeginDeploy starts a deployment decision: the write lock is held until
+// Commit or Rollback.
+func (s *Store) BeginDeploy(ctx context.Context) (*DeployGate, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin deployment decision: %w", err)
+	}
+	return &DeployGate{tx: tx, now: s.now}, nil
+}
+
+// ApprovedToday counts the deployments to repo's environment approved on
+// the current UTC day.
+func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string) (int, error) {
+	var n int
+	err := g.tx.QueryRowContext(ctx, `
+		SELECT COUNT(*) FROM decisions
+		WHERE repo = ? AND environment = ? AND day = ? AND policy = 'deploy' AND decision = 'allow' AND source = 'webhook'`,
+		repo, environment, g.now().UTC().Format("2006-01-02")).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count deployments today: %w", err)
+	}
+	return n, nil
+}
+
+// Insert records the decision within the gate's transaction.
+func (g *DeployGate) Insert(ctx context.Context, r *Record) error { return insert(ctx, g.tx, g.now, r) }
+
+// Commit ends the gate, keeping what it recorded.
+func (g *DeployGate) Commit() error { return g.tx.Commit() }
+
+// Rollback ends the gate without recording.
+func (g *DeployGate) Rollback() error { return g.tx.Rollback() }
+
+// Filter selects records for Query.
+type Filter struct {
+	Limit       int
+	Policy      string
+	Decision    string
+	Environment string
+	Repo        string
+	Since       time.Time
+	// Cursor continues a previous page (the NextCursor it returned).
+	Cursor string
+}
+
+// Page is one page of records, newest first.
+type Page struct {
+	Records    []Record `json:"records"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+const recordColumns = `seq, id, time, delivery_id, repo, policy, decision, violations, actor, source, event,
+	environment, ref, sha, input, input_hash, policy_hash, detail`
+
+// Query lists records matching f, newest first. Pages are cut by a cursor
+// on the insertion order, so a page is stable while new records arrive.
+func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.Policy != "" {
+		add("policy = ?", f.Policy)
+	}
+	if f.Decision != "" {
+		add("decision = ?", f.Decision)
+	}
+	if f.Environment != "" {
+		add("environment = ?", f.Environment)
+	}
+	if f.Repo != "" {
+		add("repo = ?", f.Repo)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Cursor != "" {
+		seq, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		add("seq < ?", seq)
+	}
+	q := "SELECT " + recordColumns + " FROM decisions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("query decisions: %w", err)
+	}
+	defer rows.Close()
+	page := Page{Records: []Record{}}
+	var lastSeq int64
+	for rows.Next() {
+		r, seq, err := scanRecord(rows)
+		if err != nil {
+			return Page{}, err
+		}
+		if len(page.Records) == f.Limit {
+			page.NextCursor = encodeCursor(lastSeq)
+			break
+		}
+		page.Records = append(page.Records, r)
+		lastSeq = seq
+	}
+	return page, rows.Err()
+}
+
+// ErrBadCursor is returned for a cursor that Query did not make.
+var ErrBadCursor = errors.New("bad cursor")
+
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 2 || b[0] != 's' {
+		return 0, ErrBadCursor
+	}
+	seq, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	if err != nil {
+		return 0, ErrBadCursor
+	}
+	return seq, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(sc scanner) (Record, int64, error) {
+	var r Record
+	var seq int64
+	var t, violations, input, detail string
+	err := sc.Scan(&seq, &r.ID, &t, &r.DeliveryID, &r.Repo, &r.Policy, &r.Decision, &violations, &r.Actor, &r.Source,
+		&r.Event, &r.Environment, &r.Ref, &r.SHA, &input, &r.InputHash, &r.PolicyHash, &detail)
+	if err != nil {
+		return r, 0, err
+	}
+	r.Time, _ = time.Parse(time.RFC3339Nano, t)
+	r.Violations, r.Input, r.Detail = json.RawMessage(violations), json.RawMessage(input), json.RawMessage(detail)
+	return r, seq, nil
+}
+
+// Get returns one record.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	r, _, err := scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordColumns+" FROM decisions WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("get decision %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Summary counts records.
+type Summary struct {
+	Total         int            `json:"total"`
+	ByDecision    map[string]int `json:"by_decision"`
+	ByPolicy      map[string]int `json:"by_policy"`
+	ByEnvironment map[string]int `json:"by_environment"`
+}
+
+// Summarize counts every record by decision, policy and environment.
+func (s *Store) Summarize(ctx context.Context) (Summary, error) {
+	sum := Summary{ByDecision: map[string]int{}, ByPolicy: map[string]int{}, ByEnvironment: map[string]int{}}
+	for col, m := range map[string]map[string]int{"decision": sum.ByDecision, "policy": sum.ByPolicy, "environment": sum.ByEnvironment} {
+		rows, err := s.db.QueryContext(ctx, "SELECT "+col+", COUNT(*) FROM decisions WHERE "+col+" != '' GROUP BY "+col)
+		if err != nil {
+			return sum, fmt.Errorf("summarize decisions: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				rows.Close()
+				return sum, err
+			}
+			m[k] = n
+		}
+		rows.Close()
+	}
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM decisions").Scan(&sum.Total)
+	return sum, err
+}

@@ -1,0 +1,205 @@
+// Package audit is gitpoli serve's durable state on SQLite: the queue of
+// received deliveries and the log of every decision.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite audit database. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Open opens (creating if needed) the database at path, checks that it is
+// in WAL mode, applies pending migrations and requeues deliveries that a
+// crash left half-processed.
+func Open(ctx context.Context, path string) (*Store, error) {
+	// busy_timeout makes writers wait for a lock instead of failing;
+	// _txlock=immediate takes the write lock when a transaction begins, so
+	// two writers never deadlock upgrading a read lock.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open audit db %s: %w", path, err)
+	}
+	s := &Store{db: db, now: time.Now}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit db %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		db.Close()
+		return nil, fmt.Errorf("open audit db %s: journal mode is %q, not WAL", path, mode)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued' WHERE state = 'working'`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("requeue unfinished deliveries: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// migrate applies the embedded NNNN_name.sql files above the recorded
+// version, each in its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: no version number", name)
+		}
+		if version <= current {
+			continue
+		}
+		sqlText, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(sqlText)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, s.now().UTC().Format(time.RFC3339Nano)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Delivery is a received webhook delivery.
+type Delivery struct {
+	Seq        int64
+	ID         string
+	Event      string
+	Payload    []byte
+	ReceivedAt time.Time
+	Attempts   int
+}
+
+// Enqueue stores a delivery durably. It reports false, and stores
+// nothing, when a delivery with the same id was already received: GitHub
+// redelivers with the same X-GitHub-Delivery, and a delivery is acted on
+// once.
+func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+		d.ID, d.Event, d.Payload, s.now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return false, fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
+	}
+	return n == 1, nil
+}
+
+// Claim takes the oldest queued delivery for processing, or returns nil
+// when there is none.
+func (s *Store) Claim(ctx context.Context) (*Delivery, error) {
+	var d Delivery
+	var received string
+	err := s.db.QueryRowContext(ctx, `
+		UPDATE deliveries SET state = 'working', attempts = attempts + 1
+		WHERE seq = (SELECT seq FROM deliveries WHERE state = 'queued' ORDER BY seq LIMIT 1)
+		RETURNING seq, delivery_id, event, payload, received_at, attempts`).
+		Scan(&d.Seq, &d.ID, &d.Event, &d.Payload, &received, &d.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim delivery: %w", err)
+	}
+	d.ReceivedAt, _ = time.Parse(time.RFC3339Nano, received)
+	return &d, nil
+}
+
+// Finish marks a claimed delivery done, or failed with errMsg.
+func (s *Store) Finish(ctx context.Context, seq int64, errMsg string) error {
+	state := "done"
+	if errMsg != "" {
+		state = "error"
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = ?, last_error = ?, processed_at = ? WHERE seq = ?`,
+		state, errMsg, s.now().UTC().Format(time.RFC3339Nano), seq)
+	if err != nil {
+		return fmt.Errorf("finish delivery %d: %w", seq, err)
+	}
+	return nil
+}
+
+// Requeue puts a claimed delivery back, for a retry after errMsg.
+func (s *Store) Requeue(ctx context.Context, seq int64, errMsg string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued', last_error = ? WHERE seq = ?`, errMsg, seq)
+	if err != nil {
+		return fmt.Errorf("requeue delivery %d: %w", seq, err)
+	}
+	return nil
+}
+
+// QueueDepth counts the deliveries not yet processed.
+func (s *Store) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'working')`).Scan(&n)
+	return n, err
+}
+
+// DeliveryState returns a delivery's state ("" when unknown).
+func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
+	var state string
+	err := s.db.QueryRowContext(ctx, `SELECT state FROM deliveries WHERE delivery_id = ?`, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return state, err
+}
+
+// Writable checks that the database accepts a write.
+func (s *Store) Writable(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
+	return err
+}
+
