@@ -17,6 +17,9 @@ type GatherOptions struct {
 	// LocalConfig says the decision will use the workbench's own config,
 	// so the repository's is not read.
 	LocalConfig bool
+	// CountLater says the caller supplies the deployment count after
+	// gathering (WithDeploymentsToday), under its own lock.
+	CountLater bool
 }
 
 // DeliveryOptions adds to GatherOptions how a delivery is decided.
@@ -51,6 +54,7 @@ type Gathered struct {
 type GatheredSubject struct {
 	Subject Subject
 	Input   Input
+	doc     map[string]any
 	extra   []Violation
 	// The repository's own config file, when one was read.
 	repoConfigFile string
@@ -134,8 +138,50 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 	if err != nil {
 		g.ok(err, "input")
 	}
-	gs.Input, gs.extra = in, g.extra
+	gs.Input, gs.doc, gs.extra = in, doc, g.extra
 	return gs
+}
+
+// RepoConfigFound reports whether the repository has its own config file
+// for the subject's policy (as read while gathering).
+func (gs GatheredSubject) RepoConfigFound() bool { return gs.repoConfig != nil }
+
+// RepoConfigFile names the repository config file read, when one was.
+func (gs GatheredSubject) RepoConfigFile() string { return gs.repoConfigFile }
+
+// WithDeploymentsToday returns the subject with the day's deployment count
+// in its input: the count is taken under the caller's lock, after the slow
+// gathering.
+func (gs GatheredSubject) WithDeploymentsToday(n int) (GatheredSubject, error) {
+	meta, ok := gs.doc["workflow_meta"].(map[string]any)
+	if !ok {
+		return gs, nil
+	}
+	doc := make(map[string]any, len(gs.doc))
+	for k, v := range gs.doc {
+		doc[k] = v
+	}
+	m := make(map[string]any, len(meta)+1)
+	for k, v := range meta {
+		m[k] = v
+	}
+	m["deployments_today"] = n
+	doc["workflow_meta"] = m
+	in, err := NewInput(doc)
+	if err != nil {
+		return gs, err
+	}
+	gs.doc, gs.Input = doc, in
+	return gs, nil
+}
+
+// DecideSubject decides one gathered subject with the repository's own
+// config when it has one, else with fallback (the server's default).
+func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, fallback *Config) Outcome {
+	if gs.repoConfig != nil {
+		return e.decideGathered(ctx, gs, nil)
+	}
+	return e.decideGathered(ctx, gs, fallback)
 }
 
 func (e *Engine) decideGathered(ctx context.Context, gs GatheredSubject, local *Config) Outcome {
@@ -254,9 +300,10 @@ func (g *gatherer) deployInput(s Subject, opts GatherOptions) map[string]any {
 			meta["checks"] = map[string]any{"tests": testsPassed(checks)}
 		}
 	}
-	if opts.DeploymentsToday != nil {
+	switch {
+	case opts.DeploymentsToday != nil:
 		meta["deployments_today"] = *opts.DeploymentsToday
-	} else {
+	case !opts.CountLater:
 		g.ok(errors.New("not supplied"), "deployments today")
 	}
 	doc["workflow_meta"] = meta

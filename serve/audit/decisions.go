@@ -283,3 +283,19 @@ func (s *Store) Summarize(ctx context.Context) (Summary, error) {
 	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM decisions").Scan(&sum.Total)
 	return sum, err
 }
+
+// Annotate replaces a record's detail, and its decision when decision is
+// not empty: what GitHub answered happens after the decision is recorded,
+// and a failed answer turns the record into an "error" outcome.
+func (s *Store) Annotate(ctx context.Context, id, decision string, detail json.RawMessage) error {
+	q := `UPDATE decisions SET detail = ? WHERE id = ?`
+	args := []any{string(detail), id}
+	if decision != "" {
+		q = `UPDATE decisions SET detail = ?, decision = ? WHERE id = ?`
+		args = []any{string(detail), decision, id}
+	}
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("annotate decision %s: %w", id, err)
+	}
+	return nil
+}

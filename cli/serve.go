@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gitpoli/gitpoli/serve"
+	"github.com/gitpoli/gitpoli/workbench/session"
+)
+
+type serveOptions struct {
+	sources   *sourceFlags
+	addr      string
+	db        string
+	logFormat string
+	workers   int
+}
+
+func runServeCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("serve", env)
+	opts := serveOptions{sources: addSourceFlags(fs)}
+	fs.StringVar(&opts.addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&opts.db, "db", "gitpoli.db", "SQLite audit database file")
+	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: gitpoli serve [--addr :8080] [--db gitpoli.db] [--policies DIR] [--config DIR]
+
+The GitHub App backend. Environment:
+  GITPOLI_WEBHOOK_SECRET        webhook secret (required)
+  GITHUB_APP_ID                 the App's id
+  GITHUB_APP_PRIVATE_KEY        the App's private key (PEM), or
+  GITHUB_APP_PRIVATE_KEY_FILE   a file holding it
+  GITHUB_API_URL                GitHub Enterprise API root (https://HOST/api/v3)
+  GITPOLI_AUDIT_TOKEN           bearer token for /audit and /evaluate
+SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`)
+		fs.PrintDefaults()
+	}
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := serveConfig(opts, env)
+	if err != nil {
+		return err
+	}
+	s, err := serve.New(ctx, cfg)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer s.Close()
+	log := cfg.Logger
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var changes <-chan struct{}
+	if !cfg.Sources.Policies.Embedded {
+		root := filepath.Dir(filepath.Join(env.Dir, cfg.Sources.Policies.Name))
+		if w, err := session.Watch(root, session.DefaultDebounce); err == nil {
+			defer w.Close()
+			changes = w.Changes
+		} else {
+			log.Warn("not watching the policies for changes", "error", err.Error())
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			case <-changes:
+			}
+			_ = s.Reload(ctx)
+		}
+	}()
+	return s.Run(ctx)
+}
+
+func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
+	var cfg serve.Config
+	src, err := opts.sources.resolve(env)
+	if err != nil {
+		return cfg, err
+	}
+	var handler slog.Handler
+	switch opts.logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(env.Stderr, nil)
+	case "text":
+		handler = slog.NewTextHandler(env.Stderr, nil)
+	default:
+		return cfg, usagef("--log-format: want text or json, got %q", opts.logFormat)
+	}
+	db := opts.db
+	if !filepath.IsAbs(db) && env.Dir != "" {
+		db = filepath.Join(env.Dir, db)
+	}
+	cfg = serve.Config{
+		Addr:          opts.addr,
+		DBPath:        db,
+		Sources:       src,
+		WebhookSecret: []byte(env.Getenv("GITPOLI_WEBHOOK_SECRET")),
+		AuditToken:    env.Getenv("GITPOLI_AUDIT_TOKEN"),
+		APIURL:        env.Getenv("GITHUB_API_URL"),
+		Logger:        slog.New(handler),
+		Workers:       opts.workers,
+	}
+	if len(cfg.WebhookSecret) == 0 {
+		return cfg, usagef("GITPOLI_WEBHOOK_SECRET is not set: gitpoli serve refuses to accept unsigned webhooks")
+	}
+	if id := env.Getenv("GITHUB_APP_ID"); id != "" {
+		cfg.AppID, err = strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return cfg, usagef("GITHUB_APP_ID %q is not a number", id)
+		}
+	}
+	if cfg.PrivateKey, err = privateKey(env); err != nil {
+		return cfg, err
+	}
+	if cfg.AppID == 0 || cfg.PrivateKey == nil {
+		cfg.Logger.Warn("GITHUB_APP_ID or GITHUB_APP_PRIVATE_KEY not set: deliveries will be decided but GitHub cannot be asked or answered, so every decision fails closed")
+	}
+	return cfg, nil
+}
+
+func privateKey(env Env) (*rsa.PrivateKey, error) {
+	pem := env.Getenv("GITHUB_APP_PRIVATE_KEY")
+	if file := env.Getenv("GITHUB_APP_PRIVATE_KEY_FILE"); pem == "" && file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("GITHUB_APP_PRIVATE_KEY_FILE: %v", pathErr(err))
+		}
+		pem = string(data)
+	}
+	if pem == "" {
+		return nil, nil
+	}
+	key, err := jwt.ParseRSAPrivateKeyFromPEM([]byte(pem))
+	if err != nil {
+		return nil, usagef("the GitHub App private key is not an RSA key in PEM: %v", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,37 @@
+package serve
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Log keys, one spelling everywhere.
+const (
+	keyDelivery = "delivery_id"
+	keyRepo     = "repo"
+	keyEvent    = "event"
+	keyDecision = "decision"
+)
+
+type metrics struct {
+	registry        *prometheus.Registry
+	deliveries      *prometheus.CounterVec
+	decisions       *prometheus.CounterVec
+	decisionSeconds *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{registry: prometheus.NewRegistry()}
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitpoli_deliveries_total",
+		Help: "Webhook deliveries received, by event and outcome (queued, duplicate, ignored, bad_signature, malformed, too_large, processed, failed).",
+	}, []string{"event", "outcome"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitpoli_decisions_total",
+		Help: "Decisions made, by policy, decision and source.",
+	}, []string{"policy", "decision", "source"})
+	m.decisionSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gitpoli_decision_seconds",
+		Help:    "Time to evaluate a policy.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+	}, []string{"policy"})
+	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds)
+	return m
+}

@@ -1,0 +1,248 @@
+package serve
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+// maxBody bounds a webhook body: GitHub caps payloads at 25 MB.
+const maxBody = 25 << 20
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhook", s.handleWebhook)
+	mux.HandleFunc("POST /webhook/{event}", s.handleWebhook)
+	mux.HandleFunc("GET /health", s.handleHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /audit", s.authorized(s.handleAuditList))
+	mux.HandleFunc("GET /audit/summary", s.authorized(s.handleAuditSummary))
+	mux.HandleFunc("GET /audit/{id}", s.authorized(s.handleAuditGet))
+	mux.HandleFunc("POST /evaluate/{policy}", s.authorized(s.handleEvaluate))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// verifySignature checks X-Hub-Signature-256 over the raw body in constant
+// time. There is no SHA-1 fallback.
+func verifySignature(secret, body []byte, header string) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.metrics.deliveries.WithLabelValues("", "too_large").Inc()
+			writeError(w, http.StatusRequestEntityTooLarge, "body larger than 25 MB")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	// Nothing is parsed, and nothing recorded, before the signature holds.
+	if !verifySignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
+		s.metrics.deliveries.WithLabelValues("", "bad_signature").Inc()
+		writeError(w, http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256")
+		return
+	}
+	event := r.Header.Get("X-GitHub-Event")
+	if pe := r.PathValue("event"); pe != "" {
+		if event != "" && event != pe {
+			writeError(w, http.StatusBadRequest, "X-GitHub-Event does not match the path")
+			return
+		}
+		event = pe
+	}
+	id := r.Header.Get("X-GitHub-Delivery")
+	if event == "" || id == "" {
+		writeError(w, http.StatusBadRequest, "X-GitHub-Event and X-GitHub-Delivery are required")
+		return
+	}
+	d := workbench.Delivery{Event: event, ID: id, Payload: body}
+	_, err = workbench.Normalize(d)
+	var npe *workbench.NotPolicyEvent
+	switch {
+	case errors.As(err, &npe):
+		s.metrics.deliveries.WithLabelValues(event, "ignored").Inc()
+		writeJSON(w, http.StatusOK, map[string]string{"ignored": npe.Reason})
+		return
+	case err != nil:
+		s.metrics.deliveries.WithLabelValues(event, "malformed").Inc()
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Stored before it is acknowledged: a crash after the 202 loses nothing.
+	fresh, err := s.store.Enqueue(r.Context(), audit.Delivery{ID: id, Event: event, Payload: body})
+	if err != nil {
+		s.log.Error("enqueue failed", keyDelivery, id, "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "could not store the delivery; GitHub may redeliver it")
+		return
+	}
+	if !fresh {
+		s.metrics.deliveries.WithLabelValues(event, "duplicate").Inc()
+		writeJSON(w, http.StatusAccepted, map[string]any{"delivery_id": id, "duplicate": true})
+		return
+	}
+	s.metrics.deliveries.WithLabelValues(event, "queued").Inc()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"delivery_id": id, "queued": true})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	e := s.engine.Load()
+	dbErr := s.store.Writable(r.Context())
+	status, code := "ok", http.StatusOK
+	if dbErr != nil || e == nil {
+		status, code = "degraded", http.StatusServiceUnavailable
+	}
+	body := map[string]any{"status": status, "policies_loaded": e != nil, "db_writable": dbErr == nil}
+	if e != nil {
+		body["policy_hash"] = e.Hash()
+	}
+	if dbErr != nil {
+		body["db_error"] = dbErr.Error()
+	}
+	writeJSON(w, code, body)
+}
+
+// authorized requires Authorization: Bearer <GITPOLI_AUDIT_TOKEN>,
+// compared in constant time. Without a configured token nothing passes.
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		want := s.cfg.AuditToken
+		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := audit.Filter{Limit: 50, Policy: q.Get("policy"), Decision: q.Get("decision"),
+		Environment: q.Get("environment"), Repo: q.Get("repo"), Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "limit must be 1 to 500")
+			return
+		}
+		f.Limit = n
+	}
+	if since := q.Get("since"); since != "" {
+		t, err := time.Parse(time.RFC3339, since)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z")
+			return
+		}
+		f.Since = t
+	}
+	page, err := s.store.Query(r.Context(), f)
+	if errors.Is(err, audit.ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, "bad cursor")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) handleAuditSummary(w http.ResponseWriter, r *http.Request) {
+	sum, err := s.store.Summarize(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+func (s *Server) handleAuditGet(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, audit.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such decision")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// handleEvaluate decides an input document, as gitpoli eval does, and
+// audits it with source api.
+func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
+	p, err := workbench.ParsePolicy(r.PathValue("policy"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "input larger than 1 MB")
+		return
+	}
+	in, err := workbench.ParseInput(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	e := s.engine.Load()
+	start := time.Now()
+	d, _ := e.Decide(r.Context(), p, in)
+	s.metrics.decisionSeconds.WithLabelValues(string(p)).Observe(time.Since(start).Seconds())
+	rec := decisionRecord(e, d, in)
+	rec.Source, rec.Actor = "api", r.Header.Get("X-Actor")
+	rec.Environment, rec.Ref = inputString(in, "environment"), inputString(in, "ref")
+	if err := s.store.Insert(r.Context(), &rec); err != nil {
+		// An unrecorded decision is not given out.
+		writeError(w, http.StatusServiceUnavailable, "could not record the decision: "+err.Error())
+		return
+	}
+	s.metrics.decisions.WithLabelValues(string(p), rec.Decision, "api").Inc()
+	writeJSON(w, http.StatusOK, map[string]any{"allow": d.Allow, "violations": d.Violations, "audit_id": rec.ID})
+}

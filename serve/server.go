@@ -1,0 +1,197 @@
+// Package serve is gitpoli's GitHub App backend: it verifies and queues
+// webhook deliveries durably, decides them with the workbench engine,
+// answers deployment protection rules and posts the PR check run, and
+// keeps an audit log with a query API. It decides nothing itself.
+package serve
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+// Config is everything serve needs; main resolves it from flags and
+// environment.
+type Config struct {
+	Addr   string
+	DBPath string
+	// Sources are the policies, schemas and the default .repol config
+	// (used for repositories without their own).
+	Sources workbench.Sources
+	// WebhookSecret verifies X-Hub-Signature-256. Required.
+	WebhookSecret []byte
+	// AuditToken guards the audit and evaluate API. Empty: those routes
+	// refuse every request.
+	AuditToken string
+	AppID      int64
+	PrivateKey *rsa.PrivateKey
+	// APIURL is GitHub's REST API root (https://api.github.com/ when empty).
+	APIURL string
+	// Transport carries requests to GitHub (tests use a fake API).
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+	// Workers process queued deliveries (default 2).
+	Workers int
+	// RetryBase is the first backoff of a GitHub retry (default 500ms).
+	RetryBase time.Duration
+}
+
+// Server is a running gitpoli serve.
+type Server struct {
+	cfg     Config
+	store   *audit.Store
+	engine  atomic.Pointer[workbench.Engine]
+	app     *app
+	log     *slog.Logger
+	wake    chan struct{}
+	metrics *metrics
+	// deployMu serializes deployment decisions in this process (the
+	// database transaction serializes them across processes).
+	deployMu sync.Mutex
+	ready    atomic.Bool
+}
+
+// New opens the audit database and loads the policies.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if len(cfg.WebhookSecret) == 0 {
+		return nil, errors.New("GITPOLI_WEBHOOK_SECRET is not set: refusing to accept unsigned webhooks")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 500 * time.Millisecond
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = "https://api.github.com/"
+	}
+	if !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport
+	}
+	e, err := workbench.New(ctx, cfg.Sources)
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	store, err := audit.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   store,
+		log:     cfg.Logger,
+		wake:    make(chan struct{}, 1),
+		metrics: newMetrics(),
+	}
+	s.engine.Store(e)
+	s.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gitpoli_queue_depth",
+		Help: "Deliveries received and not yet processed.",
+	}, func() float64 {
+		n, _ := store.QueueDepth(context.Background())
+		return float64(n)
+	}))
+	retry := &retryTransport{next: cfg.Transport, attempts: 4, base: cfg.RetryBase, sleep: sleepCtx}
+	s.app = &app{
+		id:     cfg.AppID,
+		key:    cfg.PrivateKey,
+		apiURL: cfg.APIURL,
+		client: &http.Client{Timeout: 30 * time.Second, Transport: retry},
+		now:    time.Now,
+		logger: cfg.Logger,
+	}
+	if p := e.Config().Problems(); len(p) > 0 {
+		s.log.Warn("default config has problems; repositories without their own config are denied", "problems", p.Error())
+	}
+	return s, nil
+}
+
+// Close closes the audit database.
+func (s *Server) Close() error { return s.store.Close() }
+
+// Store returns the audit store (for tests).
+func (s *Server) Store() *audit.Store { return s.store }
+
+// Registry returns the Prometheus registry of the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// Reload builds a new engine from the policy sources and swaps it in. A
+// broken policy keeps the running one.
+func (s *Server) Reload(ctx context.Context) error {
+	e, err := workbench.New(ctx, s.cfg.Sources)
+	if err != nil {
+		s.log.Error("reload failed; keeping the running policies", "error", err.Error())
+		return err
+	}
+	s.engine.Store(e)
+	s.log.Info("policies reloaded", "policy_hash", e.Hash())
+	return nil
+}
+
+// Run serves HTTP on cfg.Addr and processes the queue until ctx ends, then
+// stops accepting, lets in-flight requests and the current deliveries
+// finish, and returns.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() { s.work(workCtx) })
+	}
+	s.ready.Store(true)
+	s.log.Info("serving", "addr", ln.Addr().String(), "policy_hash", s.engine.Load().Hash())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopWork()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	// Workers finish the delivery in hand; what is still queued is
+	// processed at the next start.
+	stopWork()
+	wg.Wait()
+	s.log.Info("stopped")
+	return err
+}

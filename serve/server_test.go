@@ -1,0 +1,576 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
+)
+
+const secret = "s3cret"
+
+var testKey = func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// fakeGitHub answers recorded GET responses (404 for anything else), mints
+// installation tokens, and records every POST a test asserts on.
+type fakeGitHub struct {
+	t         *testing.T
+	srv       *httptest.Server
+	mu        sync.Mutex
+	responses map[string]fixture.Response
+	posts     []post
+	posted    chan post
+	tokens    int
+	// fail answers the next n POSTs to a path suffix with 502.
+	fail map[string]int
+	// tokenTTL is how long minted tokens last.
+	tokenTTL time.Duration
+}
+
+type post struct {
+	path string
+	auth string
+	body map[string]any
+}
+
+func newFakeGitHub(t *testing.T) *fakeGitHub {
+	f := &fakeGitHub{t: t, responses: map[string]fixture.Response{}, posted: make(chan post, 100), fail: map[string]int{}, tokenTTL: time.Hour}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/app/installations/") {
+		tok, _ := jwt.Parse(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), func(*jwt.Token) (any, error) {
+			return &testKey.PublicKey, nil
+		}, jwt.WithValidMethods([]string{"RS256"}))
+		if tok == nil || !tok.Valid {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"message":"A JSON web token could not be decoded"}`)
+			return
+		}
+		f.tokens++
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"token":"ghs_test%d","expires_at":%q}`, f.tokens, time.Now().Add(f.tokenTTL).UTC().Format(time.RFC3339))
+		return
+	}
+	if r.Method == http.MethodPost {
+		for suffix, n := range f.fail {
+			if n > 0 && strings.HasSuffix(r.URL.Path, suffix) {
+				f.fail[suffix] = n - 1
+				w.WriteHeader(http.StatusBadGateway)
+				fmt.Fprint(w, `{"message":"Server Error"}`)
+				return
+			}
+		}
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		p := post{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body}
+		f.posts = append(f.posts, p)
+		f.posted <- p
+		if strings.HasSuffix(r.URL.Path, "/check-runs") {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id": 1}`)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	resp, ok := f.responses[fixture.Key(r)]
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"Not Found"}`)
+		return
+	}
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+}
+
+func (f *fakeGitHub) add(responses map[string]fixture.Response) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, v := range responses {
+		f.responses[k] = v
+	}
+}
+
+// waitPost waits for the next POST to GitHub.
+func (f *fakeGitHub) waitPost(t *testing.T) post {
+	t.Helper()
+	select {
+	case p := <-f.posted:
+		return p
+	case <-time.After(20 * time.Second):
+		t.Fatal("no call to GitHub")
+		return post{}
+	}
+}
+
+func repoSources() workbench.Sources {
+	return workbench.Sources{
+		Policies: workbench.Dir{FS: os.DirFS("../policies"), Name: "policies"},
+		Config:   workbench.Dir{FS: os.DirFS("../.repol"), Name: ".repol"},
+		Schemas:  workbench.Dir{FS: os.DirFS("../schemas"), Name: "schemas"},
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	gh     *fakeGitHub
+	srv    *Server
+	url    string
+	db     string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, gh *fakeGitHub, db string) *harness {
+	t.Helper()
+	if db == "" {
+		db = filepath.Join(t.TempDir(), "gitpoli.db")
+	}
+	s, err := New(context.Background(), Config{
+		DBPath:        db,
+		Sources:       repoSources(),
+		WebhookSecret: []byte(secret),
+		AuditToken:    "audit-token",
+		AppID:         42,
+		PrivateKey:    testKey,
+		APIURL:        gh.srv.URL,
+		Transport:     gh.srv.Client().Transport,
+		RetryBase:     time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, gh: gh, srv: s, url: "http://" + ln.Addr().String(), db: db, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- s.Serve(ctx, ln) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	h.srv.Close()
+	h.cancel = nil
+}
+
+func sign(body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// deliver posts a webhook delivery, signed unless sig says otherwise.
+func (h *harness) deliver(event, id string, body []byte, sig string) (int, map[string]any) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("Content-Type", "application/json")
+	if sig == "" {
+		sig = sign(body)
+	}
+	if sig != "none" {
+		req.Header.Set("X-Hub-Signature-256", sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (h *harness) get(path, token string) (int, []byte) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.url+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// loadFixture reads a shipped fixture: its payload is the delivery, its
+// recorded responses feed the fake API.
+func loadFixture(t *testing.T, name string) *fixture.Fixture {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("../fixtures", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fixture.Parse(name, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func withInstallation(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["installation"] = map[string]any{"id": 57923423}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+func TestWebhookRejectsBadInput(t *testing.T) {
+	gh := newFakeGitHub(t)
+	h := start(t, gh, "")
+	body := []byte(`{"zen":"x"}`)
+	tests := []struct {
+		name  string
+		event string
+		body  []byte
+		sig   string
+		want  int
+	}{
+		{"no signature", "ping", body, "none", http.StatusUnauthorized},
+		{"wrong signature", "ping", body, "sha256=" + strings.Repeat("0", 64), http.StatusUnauthorized},
+		{"sha1 only", "ping", body, "sha1=" + strings.Repeat("0", 40), http.StatusUnauthorized},
+		{"signed for another body", "ping", body, sign([]byte(`{"zen":"y"}`)), http.StatusUnauthorized},
+		{"not json", "pull_request", []byte(`{"action":`), "", http.StatusBadRequest},
+		{"ignored event", "ping", body, "", http.StatusOK},
+		{"closed pull request", "pull_request", []byte(`{"action":"closed"}`), "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		code, _ := h.deliver(tt.event, "id-"+tt.name, tt.body, tt.sig)
+		if code != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)
+		}
+	}
+	big := bytes.Repeat([]byte("a"), maxBody+1)
+	if code, _ := h.deliver("ping", "big", big, ""); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d", code)
+	}
+	if n, _ := h.srv.Store().QueueDepth(context.Background()); n != 0 {
+		t.Errorf("%d deliveries stored from rejected requests", n)
+	}
+	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
+	if len(page.Records) != 0 {
+		t.Errorf("%d decisions recorded from rejected requests", len(page.Records))
+	}
+}
+
+func TestDeploymentApprovedThenRedeliveryIgnored(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	payload := withInstallation(t, f.Payload)
+	code, out := h.deliver("deployment_protection_rule", "d-1", payload, "")
+	if code != http.StatusAccepted || out["queued"] != true {
+		t.Fatalf("delivery: %d %v", code, out)
+	}
+	p := gh.waitPost(t)
+	if p.path != "/repos/product-os/deploynaut/actions/runs/12201231746/deployment_protection_rule" ||
+		p.body["state"] != "approved" || p.body["environment_name"] != "staging" || p.auth != "token ghs_test1" {
+		t.Errorf("callback %+v", p)
+	}
+	// Redelivered: acknowledged, never acted on twice.
+	code, out = h.deliver("deployment_protection_rule", "d-1", payload, "")
+	if code != http.StatusAccepted || out["duplicate"] != true {
+		t.Errorf("redelivery: %d %v", code, out)
+	}
+	select {
+	case p := <-gh.posted:
+		t.Errorf("a redelivery was answered again: %+v", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+	page, err := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
+	if err != nil || len(page.Records) != 1 {
+		t.Fatalf("audit: %+v %v", page, err)
+	}
+	r := page.Records[0]
+	if r.Decision != "allow" || r.Environment != "staging" || r.Repo != "product-os/deploynaut" || r.DeliveryID != "d-1" || !strings.Contains(string(r.Detail), "server default") {
+		t.Errorf("record %+v detail %s", r, r.Detail)
+	}
+}
+
+func TestDeploymentRejectedWithViolations(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.production-denied.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	h.deliver("deployment_protection_rule", "d-2", withInstallation(t, f.Payload), "")
+	p := gh.waitPost(t)
+	comment, _ := p.body["comment"].(string)
+	if p.body["state"] != "rejected" || !strings.Contains(comment, "ref.denied") || !strings.Contains(comment, "approvals.insufficient") {
+		t.Errorf("callback %+v", p.body)
+	}
+}
+
+// TestDailyLimitAtItsBoundary: a repository allows two staging
+// deployments a day; the third is rejected.
+func TestDailyLimitAtItsBoundary(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	cfg := "policy:\n  version: \"1\"\n  environments:\n    staging:\n      enabled: true\n      rules:\n        approvals_required: 0\n        allowed_branches: [\"develop\"]\n        tests_passed: false\n        signed_off: false\n        max_deployments_per_day: 2\n"
+	gh.add(map[string]fixture.Response{"GET /repos/product-os/deploynaut/contents/.repol/deploy.yaml?ref=main": {Status: 200,
+		Body: json.RawMessage(fmt.Sprintf(`{"type":"file","encoding":"base64","name":"deploy.yaml","path":".repol/deploy.yaml","content":%q}`, base64.StdEncoding.EncodeToString([]byte(cfg))))}})
+	h := start(t, gh, "")
+	payload := withInstallation(t, f.Payload)
+	var states []any
+	for i := range 3 {
+		h.deliver("deployment_protection_rule", fmt.Sprintf("limit-%d", i), payload, "")
+		states = append(states, gh.waitPost(t).body["state"])
+	}
+	if fmt.Sprint(states) != "[approved approved rejected]" {
+		t.Errorf("states %v", states)
+	}
+}
+
+func TestPullRequestCheckRun(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "pull_request.opened.dco-missing.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	h.deliver("pull_request", "pr-1", withInstallation(t, f.Payload), "")
+	p := gh.waitPost(t)
+	out, _ := p.body["output"].(map[string]any)
+	summary, _ := out["summary"].(string)
+	if p.path != "/repos/Codertocat/Hello-World/check-runs" || p.body["name"] != "gitpoli / PR Policy" || p.body["conclusion"] != "failure" ||
+		out["title"] != "Policy violations found" || !strings.Contains(summary, "| `signoff.missing` |") {
+		t.Errorf("check run %+v", p.body)
+	}
+}
+
+func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "pull_request.opened.feature-approved.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	h.deliver("pull_request", "pr-2", withInstallation(t, f.Payload), "")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := h.srv.Store().DeliveryState(context.Background(), "pr-2"); st == "done" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(gh.posts) != 0 {
+		t.Errorf("posted %+v for a repository without a pull-request policy", gh.posts)
+	}
+}
+
+// TestCrashRecovery: a delivery acknowledged (stored) by a server that
+// died before processing it is processed, once, by the next start.
+func TestCrashRecovery(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	db := filepath.Join(t.TempDir(), "gitpoli.db")
+	store, err := audit.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Enqueue(context.Background(), audit.Delivery{ID: "crash-1", Event: "deployment_protection_rule", Payload: withInstallation(t, f.Payload)}); err != nil {
+		t.Fatal(err)
+	}
+	// Claimed, then the process died mid-work.
+	if _, err := store.Claim(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	start(t, gh, db)
+	if p := gh.waitPost(t); p.body["state"] != "approved" {
+		t.Errorf("callback after restart: %+v", p.body)
+	}
+	select {
+	case p := <-gh.posted:
+		t.Errorf("answered twice: %+v", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestGitHub5xxThenSuccess(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	gh.fail["/deployment_protection_rule"] = 2
+	h := start(t, gh, "")
+	h.deliver("deployment_protection_rule", "retry-1", withInstallation(t, f.Payload), "")
+	if p := gh.waitPost(t); p.body["state"] != "approved" {
+		t.Errorf("callback %+v", p.body)
+	}
+	if len(gh.posts) != 1 {
+		t.Errorf("%d callbacks, want 1", len(gh.posts))
+	}
+}
+
+func TestGitHubDownRecordsError(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	gh.fail["/deployment_protection_rule"] = 1000
+	h := start(t, gh, "")
+	h.deliver("deployment_protection_rule", "down-1", withInstallation(t, f.Payload), "")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := h.srv.Store().DeliveryState(context.Background(), "down-1"); st == "error" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
+	if len(page.Records) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	for _, r := range page.Records {
+		if r.Decision != "error" || !strings.Contains(string(r.Detail), "502") {
+			t.Errorf("record %s %s", r.Decision, r.Detail)
+		}
+	}
+}
+
+func TestInstallationTokenCachedAndRenewed(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	payload := withInstallation(t, f.Payload)
+	h.deliver("deployment_protection_rule", "tok-1", payload, "")
+	gh.waitPost(t)
+	h.deliver("deployment_protection_rule", "tok-2", payload, "")
+	gh.waitPost(t)
+	if gh.tokens != 1 {
+		t.Errorf("%d tokens minted for two deliveries, want 1", gh.tokens)
+	}
+	// A token about to expire is replaced.
+	h.srv.app.mu.Lock()
+	for k, v := range h.srv.app.tokens {
+		v.expires = time.Now().Add(time.Minute)
+		h.srv.app.tokens[k] = v
+	}
+	h.srv.app.mu.Unlock()
+	h.deliver("deployment_protection_rule", "tok-3", payload, "")
+	if p := gh.waitPost(t); p.auth != "token ghs_test2" {
+		t.Errorf("after expiry the callback used %q", p.auth)
+	}
+}
+
+func TestAuditAndEvaluateAPI(t *testing.T) {
+	gh := newFakeGitHub(t)
+	h := start(t, gh, "")
+	if code, _ := h.get("/audit", ""); code != http.StatusUnauthorized {
+		t.Errorf("audit without token: %d", code)
+	}
+	if code, _ := h.get("/audit", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("audit with a wrong token: %d", code)
+	}
+	input := `{"environment":"production","ref":"refs/heads/main","repo_environments":["production"],"workflow_meta":{"approvers":["a"],"checks":{"tests":true},"signed_off":true,"deployments_today":0}}`
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/evaluate/deploy", strings.NewReader(input))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("evaluate without token: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, h.url+"/evaluate/deploy", strings.NewReader(input))
+	req.Header.Set("Authorization", "Bearer audit-token")
+	req.Header.Set("X-Actor", "ci-bot")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	json.NewDecoder(resp.Body).Decode(&ev)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || ev["allow"] != false || ev["audit_id"] == "" {
+		t.Fatalf("evaluate: %d %v", resp.StatusCode, ev)
+	}
+	code, body := h.get("/audit?limit=5&policy=deploy", "audit-token")
+	var page audit.Page
+	json.Unmarshal(body, &page)
+	if code != 200 || len(page.Records) != 1 || page.Records[0].Source != "api" || page.Records[0].Actor != "ci-bot" || page.Records[0].Environment != "production" {
+		t.Errorf("audit list: %d %s", code, body)
+	}
+	code, body = h.get("/audit/"+page.Records[0].ID, "audit-token")
+	if code != 200 || !strings.Contains(string(body), `"approvals.insufficient"`) {
+		t.Errorf("audit get: %d %s", code, body)
+	}
+	if code, _ := h.get("/audit/nope", "audit-token"); code != 404 {
+		t.Errorf("audit get unknown: %d", code)
+	}
+	code, body = h.get("/audit/summary", "audit-token")
+	if code != 200 || !strings.Contains(string(body), `"total":1`) {
+		t.Errorf("summary: %d %s", code, body)
+	}
+	if code, _ := h.get("/audit?limit=501", "audit-token"); code != 400 {
+		t.Errorf("limit 501: %d", code)
+	}
+	code, body = h.get("/health", "")
+	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) {
+		t.Errorf("health: %d %s", code, body)
+	}
+	code, body = h.get("/metrics", "")
+	if code != 200 || !strings.Contains(string(body), `gitpoli_decisions_total{decision="deny",policy="deploy",source="api"} 1`) {
+		t.Errorf("metrics: %d %s", code, body)
+	}
+}
+
+func TestRefusesToStartWithoutSecret(t *testing.T) {
+	_, err := New(context.Background(), Config{DBPath: filepath.Join(t.TempDir(), "x.db"), Sources: repoSources()})
+	if err == nil || !strings.Contains(err.Error(), "GITPOLI_WEBHOOK_SECRET") {
+		t.Errorf("New without a secret: %v", err)
+	}
+}
+
+func TestTokenNeverSentElsewhere(t *testing.T) {
+	a := &app{apiURL: "https://api.github.com/", client: &http.Client{}, now: time.Now}
+	c := a.installationClient(1)
+	_, err := c.Get("https://evil.example/repos/o/r")
+	if err == nil || !strings.Contains(err.Error(), "refusing to send the installation token") {
+		t.Errorf("request to another host: %v", err)
+	}
+}

@@ -1,0 +1,363 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/ghfacts"
+)
+
+// maxAttempts bounds how often a delivery is tried before it is recorded
+// as failed.
+const maxAttempts = 3
+
+// work processes queued deliveries until ctx ends.
+func (s *Server) work(ctx context.Context) {
+	for {
+		d, err := s.store.Claim(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("claim failed", "error", err.Error())
+		}
+		if d == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		// A delivery in hand is finished even while shutting down: its
+		// answer to GitHub should not be cut in half.
+		s.process(context.WithoutCancel(ctx), d)
+	}
+}
+
+// process decides one delivery and answers GitHub. Errors from GitHub are
+// recorded with the decision, which then rejects (fail closed).
+func (s *Server) process(ctx context.Context, d *audit.Delivery) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	log := s.log.With(keyDelivery, d.ID, keyEvent, d.Event)
+	err := s.decideDelivery(ctx, d, log)
+	switch {
+	case err == nil:
+		s.metrics.deliveries.WithLabelValues(d.Event, "processed").Inc()
+		if ferr := s.store.Finish(ctx, d.Seq, ""); ferr != nil {
+			log.Error("finish failed", "error", ferr.Error())
+		}
+	case d.Attempts < maxAttempts:
+		log.Warn("delivery failed; will retry", "attempt", d.Attempts, "error", err.Error())
+		if rerr := s.store.Requeue(ctx, d.Seq, err.Error()); rerr != nil {
+			log.Error("requeue failed", "error", rerr.Error())
+		}
+	default:
+		s.metrics.deliveries.WithLabelValues(d.Event, "failed").Inc()
+		log.Error("delivery failed", "attempts", d.Attempts, "error", err.Error())
+		if ferr := s.store.Finish(ctx, d.Seq, err.Error()); ferr != nil {
+			log.Error("finish failed", "error", ferr.Error())
+		}
+	}
+}
+
+type payloadInstallation struct {
+	Installation struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+}
+
+func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logger) error {
+	var inst payloadInstallation
+	_ = json.Unmarshal(d.Payload, &inst)
+	client := s.app.installationClient(inst.Installation.ID)
+	facts, err := ghfacts.New(client, s.cfg.APIURL)
+	if err != nil {
+		return err
+	}
+	delivery := workbench.Delivery{Event: d.Event, ID: d.ID, Payload: d.Payload}
+	g, err := workbench.Gather(ctx, delivery, facts, workbench.GatherOptions{CountLater: true})
+	if err != nil {
+		return err
+	}
+	if g.Ignored != "" {
+		return nil
+	}
+	var errs []error
+	for _, gs := range g.Subjects {
+		if err := s.decideSubject(ctx, d, gs, client, log); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type logger interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+}
+
+func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbench.GatheredSubject, client *http.Client, log logger) error {
+	e := s.engine.Load()
+	subj := gs.Subject
+	configSource := "repository " + gs.RepoConfigFile()
+	if !gs.RepoConfigFound() {
+		if subj.Policy == workbench.PullRequest {
+			// No pull-request policy in the repository: no check to fail.
+			log.Info("no .repol/pullrequest.yaml in the repository: no check run", keyRepo, subj.Repo.String())
+			return nil
+		}
+		configSource = "server default " + s.cfg.Sources.Config.Name
+		log.Info("no .repol/deploy.yaml in the repository: deciding with the server's default config", keyRepo, subj.Repo.String())
+	}
+	if subj.Policy == workbench.Deploy {
+		return s.decideDeployment(ctx, d, e, gs, configSource, client, log)
+	}
+	start := time.Now()
+	o := e.DecideSubject(ctx, gs, e.Config())
+	s.metrics.decisionSeconds.WithLabelValues(string(o.Decision.Policy)).Observe(time.Since(start).Seconds())
+	rec := s.subjectRecord(e, d, o, configSource)
+	answer, answerErr := s.postCheckRun(ctx, client, o, rec.ID)
+	rec.Detail = detail(configSource, answer, answerErr)
+	if answerErr != nil {
+		rec.Decision = "error"
+	}
+	if err := s.store.Insert(ctx, &rec); err != nil {
+		return err
+	}
+	s.logDecision(log, rec)
+	return answerErr
+}
+
+// decideDeployment decides a deployment under the daily-count gate, then
+// answers the protection rule.
+func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, configSource string, client *http.Client, log logger) error {
+	subj := gs.Subject
+	env := ""
+	if subj.Environment != nil {
+		env = *subj.Environment
+	}
+	s.deployMu.Lock()
+	gate, err := s.store.BeginDeploy(ctx)
+	if err != nil {
+		s.deployMu.Unlock()
+		return err
+	}
+	n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env)
+	if err == nil {
+		gs, err = gs.WithDeploymentsToday(n)
+	}
+	if err != nil {
+		gate.Rollback()
+		s.deployMu.Unlock()
+		return err
+	}
+	start := time.Now()
+	o := e.DecideSubject(ctx, gs, e.Config())
+	s.metrics.decisionSeconds.WithLabelValues("deploy").Observe(time.Since(start).Seconds())
+	rec := s.subjectRecord(e, d, o, configSource)
+	rec.Detail = detail(configSource, nil, nil)
+	if err := gate.Insert(ctx, &rec); err != nil {
+		gate.Rollback()
+		s.deployMu.Unlock()
+		return err
+	}
+	if err := gate.Commit(); err != nil {
+		s.deployMu.Unlock()
+		return err
+	}
+	s.deployMu.Unlock()
+	s.logDecision(log, rec)
+	answer, answerErr := s.answerDeployment(ctx, client, subj, o, rec.ID)
+	if answerErr != nil {
+		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
+	}
+	s.recordAnswer(ctx, rec, configSource, answer, answerErr)
+	return answerErr
+}
+
+// recordAnswer keeps what GitHub was told beside the decision; a failed
+// answer makes the record an error outcome (the deployment is not
+// approved, so it does not count against the daily limit either).
+func (s *Server) recordAnswer(ctx context.Context, rec audit.Record, configSource string, answer map[string]any, answerErr error) {
+	decision := ""
+	if answerErr != nil {
+		decision = "error"
+	}
+	if err := s.store.Annotate(ctx, rec.ID, decision, detail(configSource, answer, answerErr)); err != nil {
+		s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
+	}
+}
+
+func (s *Server) logDecision(log logger, rec audit.Record) {
+	log.Info("decided", keyRepo, rec.Repo, keyDecision, rec.Decision, "policy", rec.Policy, "audit_id", rec.ID)
+	s.metrics.decisions.WithLabelValues(rec.Policy, rec.Decision, rec.Source).Inc()
+}
+
+func (s *Server) subjectRecord(e *workbench.Engine, d *audit.Delivery, o workbench.Outcome, configSource string) audit.Record {
+	rec := decisionRecord(e, o.Decision, o.Input)
+	rec.DeliveryID, rec.Event, rec.Source = d.ID, d.Event, "webhook"
+	rec.Repo, rec.SHA = o.Subject.Repo.String(), o.Subject.SHA
+	if o.Subject.Environment != nil {
+		rec.Environment = *o.Subject.Environment
+	}
+	if o.Subject.Ref != nil {
+		rec.Ref = *o.Subject.Ref
+	} else if o.Subject.PR != nil {
+		rec.Ref = o.Subject.PR.BaseRef
+	}
+	return rec
+}
+
+// decisionRecord turns a decision into an audit record.
+func decisionRecord(e *workbench.Engine, d workbench.Decision, in workbench.Input) audit.Record {
+	violations, _ := json.Marshal(d.Violations)
+	input, _ := json.Marshal(in)
+	decision := "deny"
+	if d.Allow {
+		decision = "allow"
+	}
+	return audit.Record{Policy: string(d.Policy), Decision: decision, Violations: violations, Input: input, PolicyHash: e.Hash()}
+}
+
+func inputString(in workbench.Input, key string) string {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	s, _ := m[key].(string)
+	return s
+}
+
+func detail(configSource string, answer map[string]any, err error) json.RawMessage {
+	m := map[string]any{"config": configSource}
+	if answer != nil {
+		m["answer"] = answer
+	}
+	if err != nil {
+		m["error"] = err.Error()
+	}
+	data, _ := json.Marshal(m)
+	return data
+}
+
+// answerDeployment approves or rejects the deployment. The URL is built
+// from the API root and ids from the payload, never taken from it.
+func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj workbench.Subject, o workbench.Outcome, auditID string) (map[string]any, error) {
+	if subj.RunID == 0 {
+		return nil, errors.New("the delivery names no workflow run of this repository to answer")
+	}
+	env := ""
+	if subj.Environment != nil {
+		env = *subj.Environment
+	}
+	state := "rejected"
+	if o.Decision.Allow {
+		state = "approved"
+	}
+	comment := fmt.Sprintf("Policy decision: **%s** (audit_id: `%s`).", state, auditID)
+	if codes := codeList(o.Decision); codes != "" {
+		comment += " Violations: " + codes
+	}
+	body := map[string]any{"environment_name": env, "state": state, "comment": comment}
+	url := fmt.Sprintf("%srepos/%s/%s/actions/runs/%d/deployment_protection_rule", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name, subj.RunID)
+	status, err := postJSON(ctx, client, url, body)
+	answer := map[string]any{"url": url, "state": state, "status": status}
+	if err == nil && status != http.StatusNoContent && status != http.StatusOK {
+		err = fmt.Errorf("GitHub answered %d to the deployment protection review", status)
+	}
+	return answer, err
+}
+
+func codeList(d workbench.Decision) string {
+	var codes []string
+	for i, c := range d.Codes() {
+		if i == 0 || c != d.Codes()[i-1] {
+			codes = append(codes, c)
+		}
+	}
+	return strings.Join(codes, ", ")
+}
+
+// postCheckRun posts the gitpoli / PR Policy check run on the head commit.
+func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbench.Outcome, auditID string) (map[string]any, error) {
+	subj := o.Subject
+	if subj.SHA == "" {
+		return nil, errors.New("no head commit to put a check run on")
+	}
+	conclusion, title := "failure", "Policy violations found"
+	if o.Decision.Allow {
+		conclusion, title = "success", "Policy passed"
+	}
+	body := map[string]any{
+		"name":       workbench.CheckRunName,
+		"head_sha":   subj.SHA,
+		"status":     "completed",
+		"conclusion": conclusion,
+		"output":     map[string]any{"title": title, "summary": checkSummary(o.Decision, auditID)},
+	}
+	url := fmt.Sprintf("%srepos/%s/%s/check-runs", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name)
+	status, err := postJSON(ctx, client, url, body)
+	answer := map[string]any{"url": url, "conclusion": conclusion, "status": status}
+	if err == nil && status != http.StatusCreated && status != http.StatusOK {
+		err = fmt.Errorf("GitHub answered %d to the check run", status)
+	}
+	return answer, err
+}
+
+// checkSummary is the check run's Markdown: a table of violations and how
+// to fix each.
+func checkSummary(d workbench.Decision, auditID string) string {
+	var b strings.Builder
+	if d.Allow {
+		fmt.Fprintf(&b, "All policy rules passed.\n\n*audit_id: `%s`*", auditID)
+		return b.String()
+	}
+	b.WriteString("| Violation | What it means | Where to fix it |\n|---|---|---|\n")
+	for _, v := range d.Violations {
+		where := ""
+		switch {
+		case v.Config != nil:
+			where = fmt.Sprintf("`%s` (`%s`)", v.Config, v.ConfigPath)
+		case v.ConfigPath != "":
+			where = "`" + v.ConfigPath + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Code, strings.ReplaceAll(v.Msg, "|", "\\|"), where)
+	}
+	fmt.Fprintf(&b, "\n*audit_id: `%s`*", auditID)
+	return b.String()
+}
+
+func postJSON(ctx context.Context, client *http.Client, url string, body any) (int, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/vnd.github+json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, nil
+}
