@@ -173,4 +173,3 @@ func writeExplanationText(w io.Writer, x workbench.Explanation) {
 		}
 	}
 }
-

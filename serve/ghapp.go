@@ -22,15 +22,15 @@ import (
 // for installation tokens that are cached until shortly before they
 // expire and shared by every delivery of that installation.
 type app struct {
-	id      int64
-	key     *rsa.PrivateKey
-	apiURL  string // with a trailing slash
-	client  *http.Client
-	now     func() time.Time
-	logger  *slog.Logger
-	mu      sync.Mutex
-	tokens  map[int64]installationToken
-	minted  int // tokens fetched, for tests and metrics
+	id     int64
+	key    *rsa.PrivateKey
+	apiURL string // with a trailing slash
+	client *http.Client
+	now    func() time.Time
+	logger *slog.Logger
+	mu     sync.Mutex
+	tokens map[int64]installationToken
+	minted int // tokens fetched, for tests and metrics
 }
 
 type installationToken struct {

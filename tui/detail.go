@@ -164,7 +164,6 @@ func writeOutcome(b *strings.Builder, st Styles, e *workbench.Engine, o workbenc
 	}
 }
 
-
 func changeDetail(st Styles, c session.Change) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s\n\n", st.Bold.Render(c.Kind), c.Name)

@@ -202,4 +202,3 @@ func (s *Store) Writable(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
 	return err
 }
-
