@@ -44,6 +44,9 @@ const tokenMargin = 5 * time.Minute
 // appJWT signs the app's JWT. iat is a minute in the past to allow for
 // clock drift (https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app).
 func (a *app) appJWT() (string, error) {
+	if a.key == nil || a.id == 0 {
+		return "", errors.New("no GitHub App credentials (set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
+	}
 	now := a.now()
 	claims := jwt.RegisteredClaims{
 		IssuedAt:  jwt.NewNumericDate(now.Add(-60 * time.Second)),

@@ -566,6 +566,32 @@ func TestRefusesToStartWithoutSecret(t *testing.T) {
 	}
 }
 
+// TestNoAppCredentialsFailsClosed: without App credentials nothing can be
+// asked of GitHub; the deployment is denied and recorded, nothing panics.
+func TestNoAppCredentialsFailsClosed(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	h := start(t, gh, "")
+	h.srv.app.key = nil
+	h.deliver("deployment_protection_rule", "nocreds", withInstallation(t, f.Payload), "")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := h.srv.Store().DeliveryState(context.Background(), "nocreds"); st == "error" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
+	if len(page.Records) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	for _, r := range page.Records {
+		if r.Decision == "allow" {
+			t.Errorf("allowed without facts: %s", r.Violations)
+		}
+	}
+}
+
 func TestTokenNeverSentElsewhere(t *testing.T) {
 	a := &app{apiURL: "https://api.github.com/", client: &http.Client{}, now: time.Now}
 	c := a.installationClient(1)

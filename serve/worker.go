@@ -16,10 +16,6 @@ import (
 	"github.com/gitpoli/gitpoli/workbench/ghfacts"
 )
 
-// maxAttempts bounds how often a delivery is tried before it is recorded
-// as failed.
-const maxAttempts = 3
-
 // work processes queued deliveries until ctx ends.
 func (s *Server) work(ctx context.Context) {
 	for {
@@ -51,25 +47,32 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	log := s.log.With(keyDelivery, d.ID, keyEvent, d.Event)
-	err := s.decideDelivery(ctx, d, log)
-	switch {
-	case err == nil:
-		s.metrics.deliveries.WithLabelValues(d.Event, "processed").Inc()
-		if ferr := s.store.Finish(ctx, d.Seq, ""); ferr != nil {
-			log.Error("finish failed", "error", ferr.Error())
-		}
-	case d.Attempts < maxAttempts:
-		log.Warn("delivery failed; will retry", "attempt", d.Attempts, "error", err.Error())
-		if rerr := s.store.Requeue(ctx, d.Seq, err.Error()); rerr != nil {
-			log.Error("requeue failed", "error", rerr.Error())
-		}
-	default:
+	err := s.safeDecide(ctx, d, log)
+	// Calls to GitHub were already retried with backoff; a delivery that
+	// still failed is recorded as failed (its decision, if one was made,
+	// is in the audit log as an "error" outcome) rather than decided again.
+	msg := ""
+	if err != nil {
+		msg = err.Error()
 		s.metrics.deliveries.WithLabelValues(d.Event, "failed").Inc()
-		log.Error("delivery failed", "attempts", d.Attempts, "error", err.Error())
-		if ferr := s.store.Finish(ctx, d.Seq, err.Error()); ferr != nil {
-			log.Error("finish failed", "error", ferr.Error())
-		}
+		log.Error("delivery failed", "error", msg)
+	} else {
+		s.metrics.deliveries.WithLabelValues(d.Event, "processed").Inc()
 	}
+	if ferr := s.store.Finish(ctx, d.Seq, msg); ferr != nil {
+		log.Error("finish failed", "error", ferr.Error())
+	}
+}
+
+// safeDecide turns a panic while deciding into a failed delivery, so one
+// bad delivery cannot stop the server.
+func (s *Server) safeDecide(ctx context.Context, d *audit.Delivery, log logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic while deciding: %v", r)
+		}
+	}()
+	return s.decideDelivery(ctx, d, log)
 }
 
 type payloadInstallation struct {
@@ -113,7 +116,11 @@ func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbe
 	e := s.engine.Load()
 	subj := gs.Subject
 	configSource := "repository " + gs.RepoConfigFile()
-	if !gs.RepoConfigFound() {
+	switch {
+	case gs.RepoConfigFound():
+	case !gs.RepoConfigMissing():
+		configSource = "unavailable: the repository's config could not be read"
+	default:
 		if subj.Policy == workbench.PullRequest {
 			// No pull-request policy in the repository: no check to fail.
 			log.Info("no .repol/pullrequest.yaml in the repository: no check run", keyRepo, subj.Repo.String())

@@ -59,6 +59,9 @@ type GatheredSubject struct {
 	// The repository's own config file, when one was read.
 	repoConfigFile string
 	repoConfig     []byte
+	// repoConfigMissing: GitHub said the repository has none (404), as
+	// opposed to not answering.
+	repoConfigMissing bool
 }
 
 // Gather normalizes a delivery and gathers the facts each subject needs.
@@ -132,7 +135,7 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 	}
 	gs := GatheredSubject{Subject: s}
 	if !opts.LocalConfig {
-		gs.repoConfigFile, gs.repoConfig = g.repoConfig(s)
+		gs.repoConfigFile, gs.repoConfig, gs.repoConfigMissing = g.repoConfig(s)
 	}
 	in, err := NewInput(doc)
 	if err != nil {
@@ -145,6 +148,11 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 // RepoConfigFound reports whether the repository has its own config file
 // for the subject's policy (as read while gathering).
 func (gs GatheredSubject) RepoConfigFound() bool { return gs.repoConfig != nil }
+
+// RepoConfigMissing reports whether GitHub said the repository has no
+// config file for the policy. A config that could not be read is neither
+// found nor missing: the decision then fails closed.
+func (gs GatheredSubject) RepoConfigMissing() bool { return gs.repoConfigMissing }
 
 // RepoConfigFile names the repository config file read, when one was.
 func (gs GatheredSubject) RepoConfigFile() string { return gs.repoConfigFile }
@@ -176,9 +184,11 @@ func (gs GatheredSubject) WithDeploymentsToday(n int) (GatheredSubject, error) {
 }
 
 // DecideSubject decides one gathered subject with the repository's own
-// config when it has one, else with fallback (the server's default).
+// config when it has one, with fallback (the server's default) when it has
+// none, and with no config at all when it could not be read (the decision
+// then denies).
 func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, fallback *Config) Outcome {
-	if gs.repoConfig != nil {
+	if gs.repoConfig != nil || !gs.repoConfigMissing {
 		return e.decideGathered(ctx, gs, nil)
 	}
 	return e.decideGathered(ctx, gs, fallback)
@@ -313,17 +323,20 @@ func (g *gatherer) deployInput(s Subject, opts GatherOptions) map[string]any {
 // repoConfig reads the subject's policy config from its repository at
 // ConfigRef. No file means no config (the policy denies for that); a
 // failure to read it is a fact unavailable.
-func (g *gatherer) repoConfig(s Subject) (file string, data []byte) {
+func (g *gatherer) repoConfig(s Subject) (file string, data []byte, missing bool) {
 	if s.Repo.Owner == "" || s.ConfigRef == "" {
-		return "", nil
+		return "", nil, false
 	}
 	name := s.Policy.ConfigFile()
 	file = fmt.Sprintf("%s@%s:.repol/%s", s.Repo, s.ConfigRef, name)
 	data, err := g.facts.ConfigFile(g.ctx, s.Repo, s.ConfigRef, name)
-	if errors.Is(err, ErrNotFound) || !g.ok(err, "config "+file) {
-		return "", nil
+	if errors.Is(err, ErrNotFound) {
+		return "", nil, true
 	}
-	return file, data
+	if !g.ok(err, "config "+file) {
+		return "", nil, false
+	}
+	return file, data, false
 }
 
 func anySlice(ss []string) []any {

@@ -171,15 +171,6 @@ func (s *Store) Finish(ctx context.Context, seq int64, errMsg string) error {
 	return nil
 }
 
-// Requeue puts a claimed delivery back, for a retry after errMsg.
-func (s *Store) Requeue(ctx context.Context, seq int64, errMsg string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued', last_error = ? WHERE seq = ?`, errMsg, seq)
-	if err != nil {
-		return fmt.Errorf("requeue delivery %d: %w", seq, err)
-	}
-	return nil
-}
-
 // QueueDepth counts the deliveries not yet processed.
 func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 	var n int
