@@ -237,8 +237,8 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	s.metrics.decisionSeconds.WithLabelValues(string(p)).Observe(time.Since(start).Seconds())
 	rec := decisionRecord(e, d, in)
 	rec.Source, rec.Actor = "api", r.Header.Get("X-Actor")
-	rec.Environment, rec.Ref = inputString(in, "environment"), inputString(in, "ref")
-	if err := s.store.Insert(r.Context(), &rec); err != nil {
+	rec.Environment, rec.Ref = in.StringField("environment"), in.StringField("ref")
+	if err := s.store.InsertBatched(r.Context(), &rec); err != nil {
 		// An unrecorded decision is not given out.
 		writeError(w, http.StatusServiceUnavailable, "could not record the decision: "+err.Error())
 		return

@@ -42,7 +42,7 @@ var testKey = func() *rsa.PrivateKey {
 // fakeGitHub answers recorded GET responses (404 for anything else), mints
 // installation tokens, and records every POST a test asserts on.
 type fakeGitHub struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	mu        sync.Mutex
 	responses map[string]fixture.Response
@@ -61,7 +61,9 @@ type post struct {
 	body map[string]any
 }
 
-func newFakeGitHub(t *testing.T) *fakeGitHub {
+func newFakeGitHub(t *testing.T) *fakeGitHub { return newFakeGitHubB(t) }
+
+func newFakeGitHubB(t testing.TB) *fakeGitHub {
 	f := &fakeGitHub{t: t, responses: map[string]fixture.Response{}, posted: make(chan post, 100), fail: map[string]int{}, tokenTTL: time.Hour}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -147,7 +149,7 @@ func repoSources() workbench.Sources {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	gh     *fakeGitHub
 	srv    *Server
 	url    string
@@ -156,7 +158,11 @@ type harness struct {
 	done   chan error
 }
 
-func start(t *testing.T, gh *fakeGitHub, db string) *harness {
+func start(t *testing.T, gh *fakeGitHub, db string) *harness { return startDB(t, gh, db) }
+
+func startB(b testing.TB, gh *fakeGitHub) *harness { return startDB(b, gh, "") }
+
+func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
 	t.Helper()
 	if db == "" {
 		db = filepath.Join(t.TempDir(), "gitpoli.db")

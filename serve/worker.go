@@ -239,17 +239,6 @@ func decisionRecord(e *workbench.Engine, d workbench.Decision, in workbench.Inpu
 	return audit.Record{Policy: string(d.Policy), Decision: decision, Violations: violations, Input: input, PolicyHash: e.Hash()}
 }
 
-func inputString(in workbench.Input, key string) string {
-	data, err := json.Marshal(in)
-	if err != nil {
-		return ""
-	}
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	s, _ := m[key].(string)
-	return s
-}
-
 func detail(configSource string, answer map[string]any, err error) json.RawMessage {
 	m := map[string]any{"config": configSource}
 	if answer != nil {

@@ -62,6 +62,14 @@ func (in Input) Has(key string) bool {
 	return in.obj != nil && in.obj.Get(ast.InternedTerm(key)) != nil
 }
 
+// StringField returns a top-level string value, or "".
+func (in Input) StringField(key string) string {
+	if v, ok := in.lookup([]string{key}).(ast.String); ok {
+		return string(v)
+	}
+	return ""
+}
+
 // MarshalJSON renders the document as JSON.
 func (in Input) MarshalJSON() ([]byte, error) {
 	if in.obj == nil {

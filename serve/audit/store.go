@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
@@ -25,6 +26,10 @@ var migrations embed.FS
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+
+	batchOnce sync.Once
+	batch     chan batchItem
+	batchDone chan struct{}
 }
 
 // Open opens (creating if needed) the database at path, checks that it is
@@ -60,8 +65,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database (after the batch writer has written what it
+// holds).
+func (s *Store) Close() error {
+	s.batchOnce.Do(func() {})
+	if s.batch != nil {
+		close(s.batch)
+		<-s.batchDone
+	}
+	return s.db.Close()
+}
 
 // migrate applies the embedded NNNN_name.sql files above the recorded
 // version, each in its own transaction.

@@ -165,3 +165,27 @@ func TestDeployGateSerializes(t *testing.T) {
 		t.Errorf("%d deployments approved, want 3", len(page.Records))
 	}
 }
+
+func TestInsertBatchedConcurrent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gitpoli.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			if err := s.InsertBatched(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api", Input: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	s.Close()
+	s = mustOpen(t, path)
+	sum, err := s.Summarize(ctx)
+	if err != nil || sum.Total != 200 {
+		t.Errorf("after reopening: %d records, %v", sum.Total, err)
+	}
+}
