@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -562,6 +563,39 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 	code, body = h.get("/metrics", "")
 	if code != 200 || !strings.Contains(string(body), `gitpoli_decisions_total{decision="deny",policy="deploy",source="api"} 1`) {
 		t.Errorf("metrics: %d %s", code, body)
+	}
+}
+
+// TestInvalidRepoConfigRejects: the repository's deploy.yaml breaks its
+// schema; the rejection comment names the file and line.
+func TestInvalidRepoConfigRejects(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.repo-config-broken.json")
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	h.deliver("deployment_protection_rule", "badcfg", withInstallation(t, f.Payload), "")
+	p := gh.waitPost(t)
+	comment, _ := p.body["comment"].(string)
+	if p.body["state"] != "rejected" || !strings.Contains(comment, "`config.invalid`: policy.version: is required (`product-os/deploynaut@main:.repol/deploy.yaml:1:1`)") {
+		t.Errorf("callback %v:\n%s", p.body["state"], comment)
+	}
+}
+
+// TestReloadKeepsLastGood: a broken policy does not replace the running one.
+func TestReloadKeepsLastGood(t *testing.T) {
+	gh := newFakeGitHub(t)
+	h := start(t, gh, "")
+	before := h.srv.engine.Load()
+	h.srv.cfg.Sources.Policies = workbench.Dir{Name: "policies", FS: fstest.MapFS{"deploy.rego": {Data: []byte("package github.deploy\n\nallow if {")}}}
+	if err := h.srv.Reload(context.Background()); err == nil {
+		t.Fatal("a broken policy reloaded")
+	}
+	if h.srv.engine.Load() != before {
+		t.Error("the running policies were replaced by broken ones")
+	}
+	h.srv.cfg.Sources = repoSources()
+	if err := h.srv.Reload(context.Background()); err != nil || h.srv.engine.Load() == before {
+		t.Errorf("a good reload: %v", err)
 	}
 }
 

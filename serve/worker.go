@@ -267,7 +267,13 @@ func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj
 	}
 	comment := fmt.Sprintf("Policy decision: **%s** (audit_id: `%s`).", state, auditID)
 	if codes := codeList(o.Decision); codes != "" {
-		comment += " Violations: " + codes
+		comment += " Violations: " + codes + "\n"
+		for _, v := range o.Decision.Violations {
+			comment += fmt.Sprintf("\n- `%s`: %s", v.Code, v.Msg)
+			if v.Config != nil {
+				comment += fmt.Sprintf(" (`%s`)", v.Config)
+			}
+		}
 	}
 	body := map[string]any{"environment_name": env, "state": state, "comment": comment}
 	url := fmt.Sprintf("%srepos/%s/%s/actions/runs/%d/deployment_protection_rule", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name, subj.RunID)
