@@ -57,9 +57,10 @@ type fakeGitHub struct {
 }
 
 type post struct {
-	path string
-	auth string
-	body map[string]any
+	method string
+	path   string
+	auth   string
+	body   map[string]any
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub { return newFakeGitHubB(t) }
@@ -89,7 +90,7 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"token":"ghs_test%d","expires_at":%q}`, f.tokens, time.Now().Add(f.tokenTTL).UTC().Format(time.RFC3339))
 		return
 	}
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		for suffix, n := range f.fail {
 			if n > 0 && strings.HasSuffix(r.URL.Path, suffix) {
 				f.fail[suffix] = n - 1
@@ -100,12 +101,17 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
-		p := post{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body}
+		p := post{method: r.Method, path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body}
 		f.posts = append(f.posts, p)
 		f.posted <- p
 		if strings.HasSuffix(r.URL.Path, "/check-runs") {
 			w.WriteHeader(http.StatusCreated)
 			fmt.Fprint(w, `{"id": 1}`)
+			return
+		}
+		if strings.Contains(r.URL.Path, "/check-runs/") {
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprint(w, `{"id": 7}`)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -392,6 +398,24 @@ func TestPullRequestCheckRun(t *testing.T) {
 	if p.path != "/repos/Codertocat/Hello-World/check-runs" || p.body["name"] != "gitpoli / PR Policy" || p.body["conclusion"] != "failure" ||
 		out["title"] != "Policy violations found" || !strings.Contains(summary, "| `signoff.missing` |") {
 		t.Errorf("check run %+v", p.body)
+	}
+}
+
+// TestCheckRunUpdated: when gitpoli's check run is already on the commit,
+// it is updated rather than a second one created.
+func TestCheckRunUpdated(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "pull_request.opened.dco-missing.json")
+	gh.add(f.Responses)
+	gh.add(map[string]fixture.Response{
+		"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?check_name=gitpoli+%2F+PR+Policy&filter=latest": {
+			Status: 200, Body: json.RawMessage(`{"total_count":1,"check_runs":[{"id":7,"name":"gitpoli / PR Policy","status":"completed","conclusion":"success"}]}`)},
+	})
+	h := start(t, gh, "")
+	h.deliver("pull_request", "pr-upd", withInstallation(t, f.Payload), "")
+	p := gh.waitPost(t)
+	if p.method != http.MethodPatch || p.path != "/repos/Codertocat/Hello-World/check-runs/7" || p.body["conclusion"] != "failure" {
+		t.Errorf("update: %s %s %v", p.method, p.path, p.body)
 	}
 }
 

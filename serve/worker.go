@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/google/go-github/v66/github"
 
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
@@ -295,7 +298,9 @@ func codeList(d workbench.Decision) string {
 	return strings.Join(codes, ", ")
 }
 
-// postCheckRun posts the gitpoli / PR Policy check run on the head commit.
+// postCheckRun creates the gitpoli / PR Policy check run on the head
+// commit, or updates the one gitpoli already posted there (a re-run, a new
+// review), so a pull request shows one gitpoli check.
 func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbench.Outcome, auditID string) (map[string]any, error) {
 	subj := o.Subject
 	if subj.SHA == "" {
@@ -305,18 +310,45 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 	if o.Decision.Allow {
 		conclusion, title = "success", "Policy passed"
 	}
-	body := map[string]any{
-		"name":       workbench.CheckRunName,
-		"head_sha":   subj.SHA,
-		"status":     "completed",
-		"conclusion": conclusion,
-		"output":     map[string]any{"title": title, "summary": checkSummary(o.Decision, auditID)},
+	output := &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(o.Decision, auditID))}
+	gh := github.NewClient(client)
+	base, err := url.Parse(s.cfg.APIURL)
+	if err != nil {
+		return nil, err
 	}
-	url := fmt.Sprintf("%srepos/%s/%s/check-runs", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name)
-	status, err := postJSON(ctx, client, url, body)
-	answer := map[string]any{"url": url, "conclusion": conclusion, "status": status}
-	if err == nil && status != http.StatusCreated && status != http.StatusOK {
-		err = fmt.Errorf("GitHub answered %d to the check run", status)
+	gh.BaseURL = base
+	owner, repo := subj.Repo.Owner, subj.Repo.Name
+	answer := map[string]any{"conclusion": conclusion}
+	existing, _, err := gh.Checks.ListCheckRunsForRef(ctx, owner, repo, subj.SHA, &github.ListCheckRunsOptions{
+		CheckName: github.String(workbench.CheckRunName),
+		Filter:    github.String("latest"),
+	})
+	if err == nil && existing != nil && len(existing.CheckRuns) > 0 {
+		id := existing.CheckRuns[0].GetID()
+		_, resp, err := gh.Checks.UpdateCheckRun(ctx, owner, repo, id, github.UpdateCheckRunOptions{
+			Name:       workbench.CheckRunName,
+			Status:     github.String("completed"),
+			Conclusion: github.String(conclusion),
+			Output:     output,
+		})
+		answer["updated"], answer["check_run_id"] = true, id
+		if resp != nil {
+			answer["status"] = resp.StatusCode
+		}
+		return answer, err
+	}
+	run, resp, err := gh.Checks.CreateCheckRun(ctx, owner, repo, github.CreateCheckRunOptions{
+		Name:       workbench.CheckRunName,
+		HeadSHA:    subj.SHA,
+		Status:     github.String("completed"),
+		Conclusion: github.String(conclusion),
+		Output:     output,
+	})
+	if resp != nil {
+		answer["status"] = resp.StatusCode
+	}
+	if run != nil {
+		answer["check_run_id"] = run.GetID()
 	}
 	return answer, err
 }
