@@ -49,76 +49,11 @@ func (s *Store) Insert(ctx context.Context, r *Record) error {
 }
 
 // InsertBatched stores a decision like Insert, committing it together
-// with the decisions other requests are storing at the same moment: one
-// transaction for many, so a burst of API decisions does not queue on the
-// database's write lock. It returns once the record is durable.
+// with the writes other requests make at the same moment (group commit):
+// one transaction for many, so a burst does not queue on the database's
+// write lock. It returns once the record is durable.
 func (s *Store) InsertBatched(ctx context.Context, r *Record) error {
-	s.batchOnce.Do(func() {
-		s.batch = make(chan batchItem, 1024)
-		s.batchDone = make(chan struct{})
-		go s.batchWriter()
-	})
-	done := make(chan error, 1)
-	select {
-	case s.batch <- batchItem{r: r, done: done}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-type batchItem struct {
-	r    *Record
-	done chan error
-}
-
-// maxBatch bounds one group commit.
-const maxBatch = 256
-
-func (s *Store) batchWriter() {
-	defer close(s.batchDone)
-	for first := range s.batch {
-		items := []batchItem{first}
-	more:
-		for len(items) < maxBatch {
-			select {
-			case it, ok := <-s.batch:
-				if !ok {
-					break more
-				}
-				items = append(items, it)
-			default:
-				break more
-			}
-		}
-		err := s.commitBatch(items)
-		for _, it := range items {
-			it.done <- err
-		}
-	}
-}
-
-func (s *Store) commitBatch(items []batchItem) error {
-	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record decisions: %w", err)
-	}
-	for _, it := range items {
-		if err := insert(ctx, tx, s.now, it.r); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record decisions: %w", err)
-	}
-	return nil
+	return s.groupWrite(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, s.now, r) })
 }
 
 type execer interface {

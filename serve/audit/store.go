@@ -30,6 +30,8 @@ type Store struct {
 	batchOnce sync.Once
 	batch     chan batchItem
 	batchDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (creating if needed) the database at path, checks that it is
@@ -68,12 +70,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database (after the batch writer has written what it
 // holds).
 func (s *Store) Close() error {
-	s.batchOnce.Do(func() {})
-	if s.batch != nil {
-		close(s.batch)
-		<-s.batchDone
-	}
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		s.batchOnce.Do(func() {}) // no writer starts after this
+		if s.batch != nil {
+			close(s.batch)
+			<-s.batchDone
+		}
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
 }
 
 // migrate applies the embedded NNNN_name.sql files above the recorded
@@ -137,17 +142,112 @@ type Delivery struct {
 // redelivers with the same X-GitHub-Delivery, and a delivery is acted on
 // once.
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
-		d.ID, d.Event, d.Payload, s.now().UTC().Format(time.RFC3339Nano))
+	var fresh bool
+	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+			d.ID, d.Event, d.Payload, s.now().UTC().Format(time.RFC3339Nano))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		fresh = n == 1
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
+	return fresh, nil
+}
+
+// groupWrite runs write in a transaction shared with the writes queued at
+// the same moment, and returns when that transaction has committed. A
+// write that fails rolls back only itself (a savepoint), not its batch.
+func (s *Store) groupWrite(ctx context.Context, write func(*sql.Tx) error) error {
+	s.batchOnce.Do(func() {
+		s.batch = make(chan batchItem, 1024)
+		s.batchDone = make(chan struct{})
+		go s.batchWriter()
+	})
+	done := make(chan error, 1)
+	select {
+	case s.batch <- batchItem{write: write, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return n == 1, nil
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type batchItem struct {
+	write func(*sql.Tx) error
+	done  chan error
+}
+
+// maxBatch bounds one group commit.
+const maxBatch = 256
+
+func (s *Store) batchWriter() {
+	defer close(s.batchDone)
+	for first := range s.batch {
+		items := []batchItem{first}
+	more:
+		for len(items) < maxBatch {
+			select {
+			case it, ok := <-s.batch:
+				if !ok {
+					break more
+				}
+				items = append(items, it)
+			default:
+				break more
+			}
+		}
+		s.commitBatch(items)
+	}
+}
+
+func (s *Store) commitBatch(items []batchItem) {
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, it := range items {
+			it.done <- err
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	errs := make([]error, len(items))
+	for i, it := range items {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT item"); err != nil {
+			tx.Rollback()
+			fail(err)
+			return
+		}
+		if errs[i] = it.write(tx); errs[i] != nil {
+			_, err = tx.ExecContext(ctx, "ROLLBACK TO item")
+		} else {
+			_, err = tx.ExecContext(ctx, "RELEASE item")
+		}
+		if err != nil {
+			tx.Rollback()
+			fail(err)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(err)
+		return
+	}
+	for i, it := range items {
+		it.done <- errs[i]
+	}
 }
 
 // Claim takes the oldest queued delivery for processing, or returns nil

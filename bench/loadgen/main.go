@@ -1,0 +1,163 @@
+// Command loadgen drives an HTTP endpoint on this machine with a bounded
+// number of requests, either as fast as a number of workers can go
+// (saturation) or at a fixed rate, and prints throughput and latency
+// percentiles as JSON. It signs webhook bodies when given a secret.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type result struct {
+	URL        string      `json:"url"`
+	Requests   int         `json:"requests"`
+	Errors     int         `json:"errors"`
+	Seconds    float64     `json:"seconds"`
+	PerSecond  float64     `json:"per_second"`
+	P50Ms      float64     `json:"p50_ms"`
+	P90Ms      float64     `json:"p90_ms"`
+	P99Ms      float64     `json:"p99_ms"`
+	MaxMs      float64     `json:"max_ms"`
+	TargetRate float64     `json:"target_rate,omitempty"`
+	Statuses   map[int]int `json:"statuses"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+}
+
+func run() error {
+	target := flag.String("url", "", "endpoint to POST to (loopback only)")
+	bodyFile := flag.String("body", "", "file holding the request body")
+	n := flag.Int("n", 2000, "requests to send")
+	workers := flag.Int("c", 16, "concurrent workers")
+	rate := flag.Float64("rate", 0, "requests per second (0: as fast as the workers go)")
+	maxDur := flag.Duration("max", 2*time.Minute, "stop after this long")
+	token := flag.String("token", "", "bearer token")
+	secret := flag.String("secret", "", "webhook secret: sign each body and send webhook headers")
+	event := flag.String("event", "pull_request", "X-GitHub-Event for webhooks")
+	flag.Parse()
+	u, err := url.Parse(*target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("-url %q is not a URL", *target)
+	}
+	// Traffic stays on this machine.
+	host, _, _ := net.SplitHostPort(u.Host)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-url must point at loopback, not %s", u.Host)
+	}
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		return err
+	}
+	sig := ""
+	if *secret != "" {
+		mac := hmac.New(sha256.New, []byte(*secret))
+		mac.Write(body)
+		sig = "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}}
+	ctx, cancel := context.WithTimeout(context.Background(), *maxDur)
+	defer cancel()
+
+	lat := make([]time.Duration, *n)
+	var next, errs atomic.Int64
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var tick <-chan time.Time
+	if *rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / *rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	jobs := make(chan int)
+	go func() {
+		defer close(jobs)
+		for i := range *n {
+			if tick != nil {
+				select {
+				case <-tick:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Go(func() {
+			for i := range jobs {
+				next.Add(1)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *target, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if *token != "" {
+					req.Header.Set("Authorization", "Bearer "+*token)
+				}
+				if sig != "" {
+					req.Header.Set("X-GitHub-Event", *event)
+					req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("load-%d-%d", start.UnixNano(), i))
+					req.Header.Set("X-Hub-Signature-256", sig)
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				lat[i] = time.Since(t0)
+				if err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						errs.Add(1)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+				if resp.StatusCode >= 300 {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	done := int(next.Load())
+	ds := slices.Clone(lat[:done])
+	slices.Sort(ds)
+	pct := func(p float64) float64 {
+		if len(ds) == 0 {
+			return 0
+		}
+		return float64(ds[min(int(p*float64(len(ds))), len(ds)-1)].Microseconds()) / 1000
+	}
+	res := result{URL: *target, Requests: done, Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
+		PerSecond: float64(done) / elapsed.Seconds(), P50Ms: pct(.5), P90Ms: pct(.9), P99Ms: pct(.99), MaxMs: pct(1), TargetRate: *rate, Statuses: statuses}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
