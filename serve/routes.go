@@ -95,8 +95,10 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "X-GitHub-Event and X-GitHub-Delivery are required")
 		return
 	}
+	// Only what decides whether to queue is read here; the worker
+	// normalizes the whole payload.
 	d := workbench.Delivery{Event: event, ID: id, Payload: body}
-	_, err = workbench.Normalize(d)
+	err = workbench.Prefilter(d)
 	var npe *workbench.NotPolicyEvent
 	switch {
 	case errors.As(err, &npe):

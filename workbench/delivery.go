@@ -1,10 +1,13 @@
 package workbench
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -100,6 +103,67 @@ type payload struct {
 		HeadSHA      string      `json:"head_sha"`
 		PullRequests []payloadPR `json:"pull_requests"`
 	} `json:"check_run"`
+}
+
+// decidedActions lists, per event, the actions that ask for a decision
+// (check_run rerequested also needs to be gitpoli's own check, and
+// pull_request edited a base change; Normalize checks those).
+var decidedActions = map[string][]string{
+	"pull_request":               {"opened", "synchronize", "reopened", "ready_for_review", "edited"},
+	"pull_request_review":        {"submitted", "dismissed"},
+	"check_run":                  {"rerequested"},
+	"deployment_protection_rule": {"requested"},
+}
+
+// Prefilter says cheaply whether a delivery may ask for a decision: it
+// reads the event name and the payload's top-level "action" (GitHub puts
+// it first) without parsing the rest. It returns a *NotPolicyEvent for a
+// delivery that certainly asks for none, and an error for a payload that
+// is not a JSON object; nil means "queue it", and Normalize decides.
+func Prefilter(d Delivery) error {
+	actions, ok := decidedActions[d.Event]
+	if !ok {
+		if d.Event == "" {
+			return fmt.Errorf("delivery %s: no event name", d.ID)
+		}
+		return &NotPolicyEvent{Reason: d.Event + " events decide nothing"}
+	}
+	action, err := topLevelAction(d.Payload)
+	if err != nil {
+		return fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+	}
+	if !slices.Contains(actions, action) {
+		return &NotPolicyEvent{Reason: d.Event + " " + action}
+	}
+	return nil
+}
+
+// topLevelAction reads the "action" member of a JSON object, stopping as
+// soon as it has it.
+func topLevelAction(payload []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", errors.New("not a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		key, _ := t.(string)
+		if key == "action" {
+			var action string
+			if err := dec.Decode(&action); err != nil {
+				return "", fmt.Errorf("action: %w", err)
+			}
+			return action, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // Normalize turns a delivery into the decisions it asks for. A delivery

@@ -217,6 +217,13 @@ func TestEveryPayloadUnderEveryEvent(t *testing.T) {
 			continue
 		}
 		for _, ev := range events {
+			// The cheap prefilter never drops what Normalize would decide.
+			var pre, full *NotPolicyEvent
+			if perr := Prefilter(Delivery{Event: ev, ID: "x", Payload: f.Payload}); errors.As(perr, &pre) {
+				if _, nerr := Normalize(Delivery{Event: ev, ID: "x", Payload: f.Payload}); !errors.As(nerr, &full) {
+					t.Errorf("%s as %s: prefilter ignores (%s), Normalize decides", de.Name(), ev, pre.Reason)
+				}
+			}
 			outcomes, err := e.DecideDelivery(context.Background(), Delivery{Event: ev, ID: "x", Payload: f.Payload}, noFacts{}, DeliveryOptions{})
 			var npe *NotPolicyEvent
 			if err != nil && !errors.As(err, &npe) {
