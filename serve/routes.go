@@ -76,6 +76,12 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
+	// A webhook set to the form content type sends payload=<url-encoded
+	// JSON>: it must be configured as application/json.
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		writeError(w, http.StatusUnsupportedMediaType, "set the webhook's content type to application/json")
+		return
+	}
 	// Nothing is parsed, and nothing recorded, before the signature holds.
 	if !verifySignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
 		s.metrics.deliveries.WithLabelValues("", "bad_signature").Inc()

@@ -47,6 +47,9 @@ type Config struct {
 	Workers int
 	// RetryBase is the first backoff of a GitHub retry (default 500ms).
 	RetryBase time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// headers (default 5s): a slow client cannot hold a connection.
+	ReadHeaderTimeout time.Duration
 }
 
 // Server is a running gitpoli serve.
@@ -77,6 +80,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 500 * time.Millisecond
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 5 * time.Second
 	}
 	if cfg.APIURL == "" {
 		cfg.APIURL = "https://api.github.com/"
@@ -162,7 +168,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,

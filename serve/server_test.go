@@ -184,6 +184,8 @@ func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
 		APIURL:        gh.srv.URL,
 		Transport:     gh.srv.Client().Transport,
 		RetryBase:     time.Millisecond,
+
+		ReadHeaderTimeout: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -662,5 +664,63 @@ func TestTokenNeverSentElsewhere(t *testing.T) {
 	_, err := c.Get("https://evil.example/repos/o/r")
 	if err == nil || !strings.Contains(err.Error(), "refusing to send the installation token") {
 		t.Errorf("request to another host: %v", err)
+	}
+}
+
+// TestHostileRequests: what an attacker, or a misconfigured webhook, can
+// send gets a clear status and records nothing.
+func TestHostileRequests(t *testing.T) {
+	gh := newFakeGitHub(t)
+	h := start(t, gh, "")
+	send := func(headers map[string]string, body []byte) int {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/webhook", bytes.NewReader(body))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	signed := func(event string, body []byte) map[string]string {
+		return map[string]string{"X-GitHub-Event": event, "X-GitHub-Delivery": "h-" + event + fmt.Sprint(len(body)), "X-Hub-Signature-256": sign(body), "Content-Type": "application/json"}
+	}
+	deep := []byte(strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000))
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    []byte
+		want    int
+	}{
+		{"huge headers", map[string]string{"X-Junk": strings.Repeat("a", 200<<10)}, []byte("{}"), http.StatusRequestHeaderFieldsTooLarge},
+		{"form content type", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign([]byte("payload=%7B%7D"))}, []byte("payload=%7B%7D"), http.StatusUnsupportedMediaType},
+		{"deeply nested JSON", signed("deployment_protection_rule", deep), deep, http.StatusBadRequest},
+		{"not an object", signed("pull_request", []byte(`[1,2]`)), []byte(`[1,2]`), http.StatusBadRequest},
+		{"invalid UTF-8 in an ignored event", signed("ping", []byte("{\"zen\":\"\xff\xfe\"}")), []byte("{\"zen\":\"\xff\xfe\"}"), http.StatusOK},
+		{"unsigned", map[string]string{"X-GitHub-Event": "ping"}, []byte("{}"), http.StatusUnauthorized},
+		{"no delivery id", map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign([]byte("{}"))}, []byte("{}"), http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		if got := send(tt.headers, tt.body); got != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	// Slow loris: headers never finish; the server hangs up.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	_, _ = conn.Read(make([]byte, 1)) // returns when the server hangs up
+	if held := time.Since(start); held > 5*time.Second {
+		t.Errorf("a slow client held the connection for %s", held)
+	}
+	if n, _ := h.srv.Store().QueueDepth(context.Background()); n != 0 {
+		t.Errorf("%d deliveries stored from hostile requests", n)
 	}
 }

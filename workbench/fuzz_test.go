@@ -1,0 +1,95 @@
+package workbench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// seedPayloads adds every fixture payload as a seed.
+func seedPayloads(f *testing.F, add func(payload []byte)) {
+	files, _ := filepath.Glob("../fixtures/*.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err == nil {
+			add(data)
+		}
+	}
+}
+
+// FuzzNormalize: any payload under any handled event normalizes to
+// subjects, a NotPolicyEvent or an error, never a panic; the prefilter
+// never drops what Normalize decides.
+func FuzzNormalize(f *testing.F) {
+	seedPayloads(f, func(p []byte) {
+		for _, ev := range []string{"pull_request", "pull_request_review", "check_run", "deployment_protection_rule"} {
+			f.Add(ev, p)
+		}
+	})
+	f.Add("pull_request", []byte(`{"action":"opened","pull_request":null}`))
+	f.Fuzz(func(t *testing.T, event string, payload []byte) {
+		d := Delivery{Event: event, ID: "fuzz", Payload: payload}
+		subjects, err := Normalize(d)
+		var npe *NotPolicyEvent
+		if err == nil && len(subjects) == 0 {
+			t.Fatal("no error and no subject")
+		}
+		if perr := Prefilter(d); errors.As(perr, &npe) && err == nil {
+			t.Fatalf("prefilter ignores (%s) what Normalize decides", npe.Reason)
+		}
+	})
+}
+
+// FuzzConfig: any bytes as a .repol file load without a panic, and a file
+// with problems never passes as valid.
+func FuzzConfig(f *testing.F) {
+	for _, name := range []string{"deploy.yaml", "pullrequest.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../.repol", name))
+		if err == nil {
+			f.Add(name, data)
+		}
+	}
+	f.Add("deploy.yaml", []byte("policy: &a\n  x: *a\n"))
+	f.Add("deploy.yaml", []byte("policy:\n  <<: {version: 1}\n"))
+	schemas := newSchemaSet(repoSources().Schemas)
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		p := Deploy
+		if name == "pullrequest.yaml" {
+			p = PullRequest
+		}
+		c, err := parseConfigFile(".repol/"+p.ConfigFile(), data, schemas.byPolicy[p], schemas.problems[p])
+		if err != nil {
+			return
+		}
+		if c.Value == nil && len(c.Problems) == 0 {
+			t.Fatal("unparsed config without a problem")
+		}
+	})
+}
+
+// FuzzParseInput: eval's input parsing either yields an object or an
+// error; deciding on it never panics and never allows an empty document.
+func FuzzParseInput(f *testing.F) {
+	data, _ := os.ReadFile("testdata/input/deploy-production.json")
+	f.Add(data)
+	f.Add([]byte(`{"a":[[[[[[[[[[]]]]]]]]]]}`))
+	f.Add([]byte(`{"environment": "\xff"}`))
+	e, err := New(context.Background(), repoSources())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := ParseInput(data)
+		if err != nil {
+			return
+		}
+		for _, p := range Policies() {
+			d, _ := e.Decide(context.Background(), p, in)
+			if d.Allow && len(d.Violations) > 0 {
+				t.Fatal("allowed with violations")
+			}
+		}
+	})
+}
