@@ -161,8 +161,9 @@ func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 }
 
 // groupWrite runs write in a transaction shared with the writes queued at
-// the same moment, and returns when that transaction has committed. A
-// write that fails rolls back only itself (a savepoint), not its batch.
+// the same moment, and returns when that transaction has committed. When
+// a write fails, the batch is redone one write per transaction, so the
+// failure stays with that write.
 func (s *Store) groupWrite(ctx context.Context, write func(*sql.Tx) error) error {
 	s.batchOnce.Do(func() {
 		s.batch = make(chan batchItem, 1024)
@@ -212,42 +213,47 @@ func (s *Store) batchWriter() {
 }
 
 func (s *Store) commitBatch(items []batchItem) {
-	ctx := context.Background()
-	fail := func(err error) {
+	errs, err := s.runBatch(items)
+	if err != nil && len(items) > 1 {
+		// Something in the batch failed: commit each write on its own, so
+		// one bad write fails only itself.
 		for _, it := range items {
+			errs, err := s.runBatch([]batchItem{it})
+			if err == nil {
+				err = errs[0]
+			}
 			it.done <- err
 		}
+		return
 	}
+	for i, it := range items {
+		if err != nil {
+			it.done <- err
+		} else {
+			it.done <- errs[i]
+		}
+	}
+}
+
+// runBatch runs the writes in one transaction; it fails as a whole when
+// any write fails.
+func (s *Store) runBatch(items []batchItem) ([]error, error) {
+	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
 	errs := make([]error, len(items))
 	for i, it := range items {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT item"); err != nil {
-			tx.Rollback()
-			fail(err)
-			return
-		}
 		if errs[i] = it.write(tx); errs[i] != nil {
-			_, err = tx.ExecContext(ctx, "ROLLBACK TO item")
-		} else {
-			_, err = tx.ExecContext(ctx, "RELEASE item")
-		}
-		if err != nil {
 			tx.Rollback()
-			fail(err)
-			return
+			return errs, errs[i]
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
-	for i, it := range items {
-		it.done <- errs[i]
-	}
+	return errs, nil
 }
 
 // Claim takes the oldest queued delivery for processing, or returns nil

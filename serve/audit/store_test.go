@@ -189,3 +189,33 @@ func TestInsertBatchedConcurrent(t *testing.T) {
 		t.Errorf("after reopening: %d records, %v", sum.Total, err)
 	}
 }
+
+// TestBatchFailureStaysWithItsWrite: a write that fails in a group commit
+// fails alone; the others in its batch are stored.
+func TestBatchFailureStaysWithItsWrite(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	if err := s.Insert(ctx, &Record{ID: "taken", Policy: "deploy", Decision: "allow", Source: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			r := &Record{Policy: "deploy", Decision: "deny", Source: "api"}
+			if i == 25 {
+				r.ID = "taken"
+			}
+			errs[i] = s.InsertBatched(ctx, r)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 25) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if sum, _ := s.Summarize(ctx); sum.Total != 50 {
+		t.Errorf("%d records, want 50", sum.Total)
+	}
+}
