@@ -307,3 +307,63 @@ func (s *Store) Annotate(ctx context.Context, id, decision string, detail json.R
 	}
 	return nil
 }
+
+// OpenReadOnly opens an audit database for reading only: backtests and
+// reports never change what was recorded.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("open audit db %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit db %s: %w", path, err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'decisions'`).Scan(&n); err != nil || n == 0 {
+		db.Close()
+		return nil, fmt.Errorf("open audit db %s: not a gitpoli audit database", path)
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+// Each calls fn for every record matching f (Limit and Cursor ignored),
+// oldest first, reading rows as it goes so memory stays constant.
+func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error {
+	var where []string
+	var args []any
+	if f.Policy != "" {
+		where, args = append(where, "policy = ?"), append(args, f.Policy)
+	}
+	if f.Decision != "" {
+		where, args = append(where, "decision = ?"), append(args, f.Decision)
+	}
+	if f.Environment != "" {
+		where, args = append(where, "environment = ?"), append(args, f.Environment)
+	}
+	if f.Repo != "" {
+		where, args = append(where, "repo = ?"), append(args, f.Repo)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "time >= ?"), append(args, f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	q := "SELECT " + recordColumns + " FROM decisions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY seq", args...)
+	if err != nil {
+		return fmt.Errorf("read decisions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, _, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,162 @@
+package backtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+func sources(tb testing.TB, deployYAML string) workbench.Sources {
+	tb.Helper()
+	src := workbench.Sources{
+		Policies: workbench.Dir{FS: os.DirFS("../policies"), Name: "policies"},
+		Config:   workbench.Dir{FS: os.DirFS("../.repol"), Name: ".repol"},
+		Schemas:  workbench.Dir{FS: os.DirFS("../schemas"), Name: "schemas"},
+	}
+	if deployYAML != "" {
+		pr, _ := os.ReadFile("../.repol/pullrequest.yaml")
+		src.Config = workbench.Dir{Name: ".repol", FS: fstest.MapFS{"deploy.yaml": {Data: []byte(deployYAML)}, "pullrequest.yaml": {Data: pr}}}
+	}
+	return src
+}
+
+func engine(tb testing.TB, deployYAML string) *workbench.Engine {
+	tb.Helper()
+	e, err := workbench.New(context.Background(), sources(tb, deployYAML))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// recordDB writes n decisions of production deployments with 0, 1 or 2
+// approvers, decided by e, to a new audit database.
+func recordDB(tb testing.TB, e *workbench.Engine, n int) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "audit.db")
+	s, err := audit.Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	approvers := [][]string{{}, {"alice"}, {"alice", "bob"}}
+	for i := range n {
+		doc := map[string]any{
+			"environment": "production", "ref": "refs/heads/main", "repo_environments": []any{"production"},
+			"workflow_meta": map[string]any{"approvers": approvers[i%3], "checks": map[string]any{"tests": true}, "signed_off": true, "deployments_today": 0},
+		}
+		in, err := workbench.NewInput(doc)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d, _ := e.Decide(context.Background(), workbench.Deploy, in)
+		violations, _ := json.Marshal(d.Violations)
+		input, _ := json.Marshal(in)
+		decision := "deny"
+		if d.Allow {
+			decision = "allow"
+		}
+		err = s.InsertBatched(context.Background(), &audit.Record{ID: fmt.Sprintf("rec-%05d", i), Policy: "deploy", Decision: decision,
+			Violations: violations, Input: input, Source: "webhook", Repo: "octo/service", Environment: "production", Ref: "refs/heads/main"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return path
+}
+
+func fileSum(tb testing.TB, path string) [32]byte {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+func TestBacktest(t *testing.T) {
+	ctx := context.Background()
+	current := engine(t, "")
+	db := recordDB(t, current, 9)
+	before := fileSum(t, db)
+
+	store, err := audit.OpenReadOnly(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rep, err := Run(ctx, current, store, Options{})
+	if err != nil || rep.Decided != 9 || len(rep.Flips) != 0 {
+		t.Fatalf("same policies: %+v, %v", rep, err)
+	}
+
+	// One approval for production instead of two: the single-approver
+	// deployments flip to allow.
+	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	relaxed := engine(t, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
+	rep, err = Run(ctx, relaxed, store, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Flips) != 3 || rep.Summary["deploy"]["deny→allow"] != 3 {
+		t.Fatalf("relaxed approvals: %+v", rep.Flips)
+	}
+	golden.RequireEqual(t, rep.Markdown())
+
+	if fileSum(t, db) != before {
+		t.Error("the backtest changed the audit database")
+	}
+	seen := 0
+	if err := store.Each(ctx, audit.Filter{Repo: "nope"}, func(audit.Record) error { seen++; return nil }); err != nil || seen != 0 {
+		t.Errorf("filtered by another repository: %d records, %v", seen, err)
+	}
+}
+
+func TestOpenReadOnlyRejectsOtherFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	os.WriteFile(path, []byte("not sqlite"), 0o644)
+	if _, err := audit.OpenReadOnly(context.Background(), path); err == nil {
+		t.Error("opened a file that is not an audit database")
+	}
+	if _, err := audit.OpenReadOnly(context.Background(), filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Error("opened a missing database")
+	}
+}
+
+// BenchmarkBacktest replays a generated audit log with changed config,
+// on every core, and reports decisions per second.
+func BenchmarkBacktest(b *testing.B) {
+	current := engine(b, "")
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	db := recordDB(b, current, n)
+	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	relaxed := engine(b, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
+	store, err := audit.OpenReadOnly(context.Background(), db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	total := 0
+	for b.Loop() {
+		rep, err := Run(context.Background(), relaxed, store, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += rep.Decided
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "decisions/s")
+}

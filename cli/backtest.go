@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gitpoli/gitpoli/backtest"
+	"github.com/gitpoli/gitpoli/serve/audit"
+)
+
+type backtestOptions struct {
+	sources    *sourceFlags
+	format     string
+	db         string
+	since      string
+	repo       string
+	policy     string
+	failOnFlip bool
+}
+
+func runBacktestCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("backtest", env)
+	opts := backtestOptions{sources: addSourceFlags(fs)}
+	fs.StringVar(&opts.format, "format", "text", "output format: text, json or markdown")
+	fs.StringVar(&opts.db, "db", "gitpoli.db", "audit database to replay (opened read-only)")
+	fs.StringVar(&opts.since, "since", "", "only decisions at or after this time (RFC 3339, or a duration such as 168h)")
+	fs.StringVar(&opts.repo, "repo", "", "only decisions about this repository (owner/name)")
+	fs.StringVar(&opts.policy, "policy", "", "only this policy (deploy or pullrequest)")
+	fs.BoolVar(&opts.failOnFlip, "fail-on-flip", false, "exit 1 when any decision flips")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: gitpoli backtest --db gitpoli.db [--policies DIR] [--config DIR] [--since T] [--repo R] [--format text|json|markdown] [--fail-on-flip]")
+		fmt.Fprintln(fs.Output(), "\nDecides every recorded decision of the audit log again with these policies and\nconfig, and lists the ones that would flip. The database is never written.")
+		fs.PrintDefaults()
+	}
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	switch opts.format {
+	case "text", "json", "markdown":
+	default:
+		return usagef("--format: want text, json or markdown, got %q", opts.format)
+	}
+	f := audit.Filter{Repo: opts.repo, Policy: opts.policy}
+	if opts.since != "" {
+		if d, err := time.ParseDuration(opts.since); err == nil {
+			f.Since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, opts.since); err == nil {
+			f.Since = t
+		} else {
+			return usagef("--since %q: want an RFC 3339 time or a duration", opts.since)
+		}
+	}
+	e, err := opts.sources.engine(ctx, env)
+	if err != nil {
+		return err
+	}
+	path := opts.db
+	if !filepath.IsAbs(path) && env.Dir != "" {
+		path = filepath.Join(env.Dir, path)
+	}
+	store, err := audit.OpenReadOnly(ctx, path)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer store.Close()
+	rep, err := backtest.Run(ctx, e, store, backtest.Options{Filter: f})
+	if err != nil {
+		return err
+	}
+	switch opts.format {
+	case "json":
+		if err := writeJSON(env.Stdout, rep); err != nil {
+			return err
+		}
+	case "markdown":
+		io.WriteString(env.Stdout, rep.Markdown())
+	default:
+		for _, fl := range rep.Flips {
+			fmt.Fprintf(env.Stdout, "%s  %s  %s %s  %s: [%s] → [%s]\n", fl.AuditID, fl.Repo, fl.Policy,
+				strings.TrimSpace(fl.Environment+" "+fl.Ref), fl.Direction, strings.Join(fl.Before, " "), strings.Join(fl.After, " "))
+		}
+		fmt.Fprintf(env.Stdout, "%d decided again, %d flipped, %d skipped (error outcomes) in %s\n",
+			rep.Decided, len(rep.Flips), rep.Skipped, rep.Took.Round(time.Millisecond))
+	}
+	if opts.failOnFlip && len(rep.Flips) > 0 {
+		return errDeny
+	}
+	return nil
+}

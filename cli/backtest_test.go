@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
+)
+
+func TestBacktestCommand(t *testing.T) {
+	repo := copyRepo(t)
+	db := filepath.Join(repo, "audit.db")
+	s, err := audit.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Recorded as allowed with one approver; the repository's config needs two.
+	input := `{"environment":"production","ref":"refs/heads/main","repo_environments":["production"],"workflow_meta":{"approvers":["alice"],"checks":{"tests":true},"signed_off":true,"deployments_today":0}}`
+	if err := s.Insert(context.Background(), &audit.Record{ID: "a1", Policy: "deploy", Decision: "allow", Source: "webhook",
+		Input: json.RawMessage(input), Repo: "octo/service", Environment: "production"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	stdout, stderr, code := run(t, repo, "", "backtest", "--db", "audit.db", "--fail-on-flip")
+	if code != 1 || !strings.Contains(stdout, "a1  octo/service  deploy production  allow→deny: [] → [approvals.insufficient]") ||
+		!strings.Contains(stdout, "1 decided again, 1 flipped, 0 skipped") {
+		t.Errorf("backtest: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, stderr, code := run(t, repo, "", "backtest", "--db", "missing.db"); code != 2 || !strings.Contains(stderr, "missing.db") {
+		t.Errorf("missing db: exit %d %s", code, stderr)
+	}
+}
