@@ -67,6 +67,7 @@ func commands() []command {
 		{"test", "run the OPA unit tests beside the policies", runTestCmd},
 		{"eval", "decide one input document: eval deploy|pullrequest --input FILE", runEvalCmd},
 		{"replay", "replay recorded deliveries (fixtures/), a raw payload, or a live pull request", runReplayCmd},
+		{"diff", "what a change to policies, config or fixtures decides differently: diff [BASE [HEAD]]", runDiffCmd},
 		{"backtest", "decide the audit log again with these policies: what would flip", runBacktestCmd},
 		{"serve", "the GitHub App backend: webhooks, deployment protection, PR checks, audit log", runServeCmd},
 		{"version", "print the version", runVersionCmd},

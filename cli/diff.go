@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/gitpoli/gitpoli/workbench/session"
+)
+
+type diffOptions struct {
+	format       string
+	failOnChange bool
+}
+
+func runDiffCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("diff", env)
+	var opts diffOptions
+	fs.StringVar(&opts.format, "format", "text", "output format: text, json or markdown")
+	fs.BoolVar(&opts.failOnChange, "fail-on-change", false, "exit 1 when a decision or test changes")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: gitpoli diff [BASE [HEAD]] [--format text|json|markdown] [--fail-on-change]
+
+Decides every fixture and runs every OPA test with the policies, config and
+fixtures of BASE and of HEAD, and lists what differs. BASE defaults to the
+merge-base with the default branch, HEAD to the working tree. The working tree
+is never touched: other revisions are read from git objects.`)
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch opts.format {
+	case "text", "json", "markdown":
+	default:
+		return usagef("--format: want text, json or markdown, got %q", opts.format)
+	}
+	if len(rest) > 2 {
+		return usagef("unexpected argument %q", rest[2])
+	}
+	dir := env.Dir
+	if dir == "" {
+		dir = "."
+	}
+	base, head := "", ""
+	if len(rest) > 0 {
+		base = rest[0]
+	}
+	if len(rest) > 1 {
+		head = rest[1]
+	}
+	if base == "" {
+		if base, err = mergeBase(ctx, dir); err != nil {
+			return &usageError{err}
+		}
+	}
+	baseSnap, err := snapshotAt(ctx, dir, base, env)
+	if err != nil {
+		return err
+	}
+	headLabel := head
+	if head == "" {
+		headLabel = "working tree"
+	}
+	headSnap, err := snapshotAt(ctx, dir, head, env)
+	if err != nil {
+		return err
+	}
+	changes := session.Diff(baseSnap, headSnap)
+	if changes == nil {
+		changes = []session.Change{}
+	}
+	switch opts.format {
+	case "json":
+		err = writeJSON(env.Stdout, map[string]any{"base": base, "head": headLabel, "changes": changes,
+			"base_problems": baseSnap.Problems, "head_problems": headSnap.Problems})
+	case "markdown":
+		writeDiffMarkdown(env.Stdout, base, headLabel, changes, headSnap)
+	default:
+		for _, c := range changes {
+			mark := "~"
+			if c.Flipped {
+				mark = "!"
+			}
+			fmt.Fprintf(env.Stdout, "%s %s %s: %s → %s\n", mark, c.Kind, c.Name, orNone(c.Before), orNone(c.After))
+		}
+		for _, p := range headSnap.Problems {
+			fmt.Fprintf(env.Stdout, "problem at %s: %s\n", headLabel, p)
+		}
+		fmt.Fprintf(env.Stdout, "%s → %s: %d changed\n", base, headLabel, len(changes))
+	}
+	if err != nil {
+		return err
+	}
+	if opts.failOnChange && (len(changes) > 0 || len(headSnap.Problems) > 0) {
+		return errDeny
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func writeDiffMarkdown(w io.Writer, base, head string, changes []session.Change, headSnap *session.Snapshot) {
+	fmt.Fprintf(w, "**gitpoli diff** `%s` → `%s`: %d changed\n\n", base, head, len(changes))
+	if len(changes) > 0 {
+		fmt.Fprintln(w, "| | kind | name | before | after |\n|---|---|---|---|---|")
+		for _, c := range changes {
+			mark := ""
+			if c.Flipped {
+				mark = "⚠️"
+			}
+			fmt.Fprintf(w, "| %s | %s | `%s` | %s | %s |\n", mark, c.Kind, c.Name, orNone(c.Before), orNone(c.After))
+		}
+	}
+	if len(headSnap.Problems) > 0 {
+		fmt.Fprintln(w, "\nProblems:")
+		for _, p := range headSnap.Problems {
+			fmt.Fprintf(w, "- `%s`\n", p)
+		}
+	}
+}
+
+// mergeBase finds where the working branch left the default branch.
+func mergeBase(ctx context.Context, dir string) (string, error) {
+	for _, ref := range []string{"origin/HEAD", "origin/main", "main", "origin/master", "master"} {
+		if out, err := git(ctx, dir, "merge-base", "HEAD", ref); err == nil {
+			return strings.TrimSpace(string(out)), nil
+		}
+	}
+	return "", fmt.Errorf("no default branch to compare with: name BASE (gitpoli diff BASE)")
+}
+
+func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// snapshotAt runs everything once at a revision (rev "" is the working
+// tree). A revision's files are extracted from git objects into a
+// temporary directory; the working tree is not touched.
+func snapshotAt(ctx context.Context, dir, rev string, env Env) (*session.Snapshot, error) {
+	root := dir
+	if rev != "" {
+		tmp, err := os.MkdirTemp("", "gitpoli-diff-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		if _, err := git(ctx, dir, "rev-parse", "--verify", rev+"^{commit}"); err != nil {
+			return nil, &usageError{err}
+		}
+		for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
+			if _, err := git(ctx, dir, "cat-file", "-e", rev+":"+d); err != nil {
+				continue // absent at that revision: the built-in copy is used
+			}
+			archive, err := git(ctx, dir, "archive", "--format=tar", rev, d)
+			if err != nil {
+				return nil, err
+			}
+			cmd := exec.CommandContext(ctx, "tar", "-x", "-C", tmp)
+			cmd.Stdin = bytes.NewReader(archive)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("extract %s at %s: %v: %s", d, rev, err, out)
+			}
+		}
+		root = tmp
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	return session.New(session.Workspace{Root: abs, Defaults: env.Defaults}).Run(ctx)
+}
