@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gitpoli/gitpoli/serve"
+	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -23,6 +24,7 @@ type serveOptions struct {
 	db        string
 	logFormat string
 	workers   int
+	bundle    string
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
@@ -32,6 +34,7 @@ func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.db, "db", "gitpoli.db", "SQLite audit database file")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
+	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: gitpoli serve [--addr :8080] [--db gitpoli.db] [--policies DIR] [--config DIR]
 
@@ -63,7 +66,7 @@ SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	var changes <-chan struct{}
-	if !cfg.Sources.Policies.Embedded {
+	if !cfg.Sources.Policies.Embedded && opts.bundle == "" {
 		root := filepath.Dir(filepath.Join(env.Dir, cfg.Sources.Policies.Name))
 		if w, err := session.Watch(root, session.DefaultDebounce); err == nil {
 			defer w.Close()
@@ -91,6 +94,29 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	src, err := opts.sources.resolve(env)
 	if err != nil {
 		return cfg, err
+	}
+	if opts.bundle != "" {
+		path := opts.bundle
+		if !filepath.IsAbs(path) && env.Dir != "" {
+			path = filepath.Join(env.Dir, path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, usagef("--bundle: %v", pathErr(err))
+		}
+		defer f.Close()
+		bsrc, _, err := workbench.ReadBundle(f, opts.bundle)
+		if err != nil {
+			return cfg, &usageError{err}
+		}
+		// The bundle's policies; its config and schemas when it has them.
+		src.Policies = bsrc.Policies
+		if bsrc.Config.FS != nil {
+			src.Config = bsrc.Config
+		}
+		if bsrc.Schemas.FS != nil {
+			src.Schemas = bsrc.Schemas
+		}
 	}
 	var handler slog.Handler
 	switch opts.logFormat {
