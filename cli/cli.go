@@ -69,6 +69,7 @@ func commands() []command {
 		{"replay", "replay recorded deliveries (fixtures/), a raw payload, or a live pull request", runReplayCmd},
 		{"diff", "what a change to policies, config or fixtures decides differently: diff [BASE [HEAD]]", runDiffCmd},
 		{"backtest", "decide the audit log again with these policies: what would flip", runBacktestCmd},
+		{"ci", "inside GitHub Actions: check, decide the triggering event, write the job summary", runCICmd},
 		{"build", "write an OPA bundle of the policies, config and schemas", runBuildCmd},
 		{"serve", "the GitHub App backend: webhooks, deployment protection, PR checks, audit log", runServeCmd},
 		{"version", "print the version", runVersionCmd},
