@@ -25,6 +25,7 @@ type serveOptions struct {
 	logFormat string
 	workers   int
 	bundle    string
+	shadow    string
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
@@ -34,6 +35,7 @@ func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.db, "db", "gitpoli.db", "SQLite audit database file")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
+	fs.StringVar(&opts.shadow, "shadow-policies", "", "candidate policies that decide every delivery too, recorded but not enforced")
 	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: gitpoli serve [--addr :8080] [--db gitpoli.db] [--policies DIR] [--config DIR]
@@ -131,7 +133,18 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	if !filepath.IsAbs(db) && env.Dir != "" {
 		db = filepath.Join(env.Dir, db)
 	}
+	var shadow *workbench.Sources
+	if opts.shadow != "" {
+		dir, err := resolveDir(env, opts.shadow, "policies")
+		if err != nil {
+			return cfg, err
+		}
+		sh := src
+		sh.Policies = dir
+		shadow = &sh
+	}
 	cfg = serve.Config{
+		Shadow:        shadow,
 		Addr:          opts.addr,
 		DBPath:        db,
 		Sources:       src,

@@ -15,6 +15,8 @@ type metrics struct {
 	deliveries      *prometheus.CounterVec
 	decisions       *prometheus.CounterVec
 	decisionSeconds *prometheus.HistogramVec
+	// shadowDisagreements counts decisions the shadow policies disagree with.
+	shadowDisagreements *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -32,6 +34,10 @@ func newMetrics() *metrics {
 		Help:    "Time to evaluate a policy.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
 	}, []string{"policy"})
-	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds)
+	m.shadowDisagreements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitpoli_shadow_disagreements_total",
+		Help: "Deliveries the shadow policies decided differently from the enforced ones.",
+	}, []string{"policy"})
+	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements)
 	return m
 }

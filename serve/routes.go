@@ -170,7 +170,8 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := audit.Filter{Limit: 50, Policy: q.Get("policy"), Decision: q.Get("decision"),
-		Environment: q.Get("environment"), Repo: q.Get("repo"), Cursor: q.Get("cursor")}
+		Environment: q.Get("environment"), Repo: q.Get("repo"), Cursor: q.Get("cursor"),
+		Disagree: q.Get("disagree") == "true"}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {

@@ -50,6 +50,9 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// headers (default 5s): a slow client cannot hold a connection.
 	ReadHeaderTimeout time.Duration
+	// Shadow, when its policies are set, is a candidate policy set that
+	// decides every delivery too; its decision is recorded, not enforced.
+	Shadow *workbench.Sources
 }
 
 // Server is a running gitpoli serve.
@@ -57,6 +60,7 @@ type Server struct {
 	cfg     Config
 	store   *audit.Store
 	engine  atomic.Pointer[workbench.Engine]
+	shadow  atomic.Pointer[workbench.Engine]
 	app     *app
 	log     *slog.Logger
 	wake    chan struct{}
@@ -109,6 +113,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(),
 	}
 	s.engine.Store(e)
+	if cfg.Shadow != nil {
+		shadow, err := workbench.New(ctx, *cfg.Shadow)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("load shadow policies: %w", err)
+		}
+		s.shadow.Store(shadow)
+	}
 	s.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gitpoli_queue_depth",
 		Help: "Deliveries received and not yet processed.",

@@ -167,6 +167,26 @@ type harness struct {
 
 func start(t *testing.T, gh *fakeGitHub, db string) *harness { return startDB(t, gh, db) }
 
+// startShadow starts a server with candidate policies that demand one
+// approval more than the live ones for every deployment.
+func startShadow(t *testing.T, gh *fakeGitHub) *harness {
+	t.Helper()
+	h := startDB(t, gh, "")
+	pr, _ := os.ReadFile("../policies/pullrequest.rego")
+	dep, _ := os.ReadFile("../policies/deploy.rego")
+	helpers, _ := os.ReadFile("../policies/lib/helpers.rego")
+	strict := strings.Replace(string(dep), "count(approvers) < required", "count(approvers) < required + 1", 1)
+	sh := repoSources()
+	sh.Policies = workbench.Dir{Name: "candidate", FS: fstest.MapFS{
+		"deploy.rego": {Data: []byte(strict)}, "pullrequest.rego": {Data: pr}, "lib/helpers.rego": {Data: helpers}}}
+	e, err := workbench.New(context.Background(), sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.shadow.Store(e)
+	return h
+}
+
 func startB(b testing.TB, gh *fakeGitHub) *harness { return startDB(b, gh, "") }
 
 func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
@@ -622,6 +642,38 @@ func TestReloadKeepsLastGood(t *testing.T) {
 	h.srv.cfg.Sources = repoSources()
 	if err := h.srv.Reload(context.Background()); err != nil || h.srv.engine.Load() == before {
 		t.Errorf("a good reload: %v", err)
+	}
+}
+
+// TestShadowMode: candidate policies decide every delivery too; only the
+// live decision is enforced; disagreements are listed by the audit API.
+func TestShadowMode(t *testing.T) {
+	gh := newFakeGitHub(t)
+	f := loadFixture(t, "deployment_protection_rule.production-allowed.json")
+	gh.add(f.Responses)
+	h := startShadow(t, gh)
+	h.deliver("deployment_protection_rule", "sh-1", withInstallation(t, f.Payload), "")
+	if p := gh.waitPost(t); p.body["state"] != "approved" {
+		t.Errorf("enforced decision: %v", p.body["state"])
+	}
+	var page audit.Page
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, body := h.get("/audit?disagree=true", "audit-token")
+		page = audit.Page{}
+		json.Unmarshal(body, &page)
+		if len(page.Records) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(page.Records) != 1 {
+		t.Fatalf("disagreements: %+v", page.Records)
+	}
+	r := page.Records[0]
+	if r.Decision != "allow" || r.Shadow == nil || r.Shadow.Decision != "deny" || !r.Shadow.Disagree ||
+		!strings.Contains(string(r.Shadow.Violations), "approvals.insufficient") {
+		t.Errorf("record %+v shadow %+v", r, r.Shadow)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,6 +140,7 @@ func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbe
 	o := e.DecideSubject(ctx, gs, e.Config())
 	s.metrics.decisionSeconds.WithLabelValues(string(o.Decision.Policy)).Observe(time.Since(start).Seconds())
 	rec := s.subjectRecord(e, d, o, configSource)
+	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
 	answer, answerErr := s.postCheckRun(ctx, client, o, rec.ID)
 	rec.Detail = detail(configSource, answer, answerErr)
 	if answerErr != nil {
@@ -178,6 +180,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	o := e.DecideSubject(ctx, gs, e.Config())
 	s.metrics.decisionSeconds.WithLabelValues("deploy").Observe(time.Since(start).Seconds())
 	rec := s.subjectRecord(e, d, o, configSource)
+	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
 	rec.Detail = detail(configSource, nil, nil)
 	if err := gate.Insert(ctx, &rec); err != nil {
 		gate.Rollback()
@@ -209,6 +212,26 @@ func (s *Server) recordAnswer(ctx context.Context, rec audit.Record, configSourc
 	if err := s.store.Annotate(ctx, rec.ID, decision, detail(configSource, answer, answerErr)); err != nil {
 		s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
 	}
+}
+
+// shadowDecision decides the subject with the candidate policies, if any,
+// and says whether they disagree with the enforced decision.
+func (s *Server) shadowDecision(ctx context.Context, gs workbench.GatheredSubject, live workbench.Decision) *audit.Shadow {
+	sh := s.shadow.Load()
+	if sh == nil {
+		return nil
+	}
+	o := sh.DecideSubject(ctx, gs, sh.Config())
+	violations, _ := json.Marshal(o.Decision.Violations)
+	decision := "deny"
+	if o.Decision.Allow {
+		decision = "allow"
+	}
+	disagree := o.Decision.Allow != live.Allow || !slices.Equal(slices.Compact(o.Decision.Codes()), slices.Compact(live.Codes()))
+	if disagree {
+		s.metrics.shadowDisagreements.WithLabelValues(string(live.Policy)).Inc()
+	}
+	return &audit.Shadow{Decision: decision, Violations: violations, PolicyHash: sh.Hash(), Disagree: disagree}
 }
 
 func (s *Server) logDecision(log logger, rec audit.Record) {

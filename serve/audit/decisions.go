@@ -37,6 +37,18 @@ type Record struct {
 	// Detail holds what happened around the decision: where the config came
 	// from, the callback or check run and its answer, errors.
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// Shadow is the candidate policies' decision, in shadow mode.
+	Shadow *Shadow `json:"shadow,omitempty"`
+}
+
+// Shadow is a decision made by candidate policies and not enforced.
+type Shadow struct {
+	Decision   string          `json:"decision"`
+	Violations json.RawMessage `json:"violations"`
+	PolicyHash string          `json:"policy_hash"`
+	// Disagree is set when the verdict or the violation codes differ from
+	// the enforced decision's.
+	Disagree bool `json:"disagree"`
 }
 
 // ErrNotFound is returned for an unknown record id.
@@ -80,13 +92,22 @@ func insert(ctx context.Context, db execer, now func() time.Time, r *Record) err
 	if len(r.Detail) == 0 {
 		r.Detail = json.RawMessage("{}")
 	}
+	sh := Shadow{Violations: json.RawMessage("[]")}
+	if r.Shadow != nil {
+		sh = *r.Shadow
+		if len(sh.Violations) == 0 {
+			sh.Violations = json.RawMessage("[]")
+		}
+	}
 	_, err := db.ExecContext(ctx, `
 		INSERT INTO decisions (id, time, day, delivery_id, repo, policy, decision, violations, actor, source,
-			event, environment, ref, sha, input, input_hash, policy_hash, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			event, environment, ref, sha, input, input_hash, policy_hash, detail,
+			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Time.UTC().Format(time.RFC3339Nano), r.Time.UTC().Format("2006-01-02"), r.DeliveryID, r.Repo,
 		r.Policy, r.Decision, string(r.Violations), r.Actor, r.Source, r.Event, r.Environment, r.Ref, r.SHA,
-		string(r.Input), r.InputHash, r.PolicyHash, string(r.Detail))
+		string(r.Input), r.InputHash, r.PolicyHash, string(r.Detail),
+		sh.Decision, string(sh.Violations), sh.PolicyHash, sh.Disagree)
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}
@@ -142,6 +163,8 @@ type Filter struct {
 	Environment string
 	Repo        string
 	Since       time.Time
+	// Disagree keeps only decisions where the shadow policies disagreed.
+	Disagree bool
 	// Cursor continues a previous page (the NextCursor it returned).
 	Cursor string
 }
@@ -153,7 +176,8 @@ type Page struct {
 }
 
 const recordColumns = `seq, id, time, delivery_id, repo, policy, decision, violations, actor, source, event,
-	environment, ref, sha, input, input_hash, policy_hash, detail`
+	environment, ref, sha, input, input_hash, policy_hash, detail, shadow_decision, shadow_violations,
+	shadow_policy_hash, disagree`
 
 // Query lists records matching f, newest first. Pages are cut by a cursor
 // on the insertion order, so a page is stable while new records arrive.
@@ -178,6 +202,9 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	}
 	if !f.Since.IsZero() {
 		add("time >= ?", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Disagree {
+		add("disagree = ?", 1)
 	}
 	if f.Cursor != "" {
 		seq, err := decodeCursor(f.Cursor)
@@ -238,11 +265,16 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRecord(sc scanner) (Record, int64, error) {
 	var r Record
 	var seq int64
-	var t, violations, input, detail string
+	var t, violations, input, detail, shDecision, shViolations, shHash string
+	var disagree bool
 	err := sc.Scan(&seq, &r.ID, &t, &r.DeliveryID, &r.Repo, &r.Policy, &r.Decision, &violations, &r.Actor, &r.Source,
-		&r.Event, &r.Environment, &r.Ref, &r.SHA, &input, &r.InputHash, &r.PolicyHash, &detail)
+		&r.Event, &r.Environment, &r.Ref, &r.SHA, &input, &r.InputHash, &r.PolicyHash, &detail,
+		&shDecision, &shViolations, &shHash, &disagree)
 	if err != nil {
 		return r, 0, err
+	}
+	if shDecision != "" {
+		r.Shadow = &Shadow{Decision: shDecision, Violations: json.RawMessage(shViolations), PolicyHash: shHash, Disagree: disagree}
 	}
 	r.Time, _ = time.Parse(time.RFC3339Nano, t)
 	r.Violations, r.Input, r.Detail = json.RawMessage(violations), json.RawMessage(input), json.RawMessage(detail)
@@ -346,6 +378,9 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Disagree {
+		where, args = append(where, "disagree = ?"), append(args, 1)
 	}
 	q := "SELECT " + recordColumns + " FROM decisions"
 	if len(where) > 0 {
