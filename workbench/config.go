@@ -19,8 +19,11 @@ type ConfigFile struct {
 	// File is the display path, e.g. ".repol/deploy.yaml".
 	File string
 	// Value is the document as JSON-compatible Go values (maps, slices,
-	// json.Number, ...); nil when the file could not be parsed.
+	// json.Number, ...); nil when the file could not be parsed (or is null).
 	Value any
+	// parsed is set when the YAML parsed: a document of null still has to
+	// meet its schema.
+	parsed bool
 	// Problems lists every way the file breaks its schema or YAML itself.
 	// A policy whose config has problems always denies.
 	Problems Problems
@@ -98,7 +101,7 @@ func loadConfigFile(dir Dir, name string, schema *compiledSchema, schemaProblems
 func parseConfigFile(file string, data []byte, schema *compiledSchema, schemaProblems Problems) (*ConfigFile, error) {
 	c := &ConfigFile{File: file, index: map[string]nodePos{}}
 	c.parse(data)
-	if c.Value != nil {
+	if c.parsed {
 		v, err := ast.InterfaceToValue(c.Value)
 		if err != nil {
 			return nil, fmt.Errorf("convert config %s: %w", c.File, err)
@@ -135,7 +138,7 @@ func (c *ConfigFile) parse(data []byte) {
 	root := doc.Content[0]
 	v, ok := c.convert(root, nil, "", Pos{}, 0)
 	if ok {
-		c.Value = v
+		c.Value, c.parsed = v, true
 	}
 }
 

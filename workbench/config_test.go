@@ -46,6 +46,7 @@ func TestConfigProblems(t *testing.T) {
 		{"syntax_error", "deploy.yaml", replace("rules:", "rules: [")},
 		{"empty", "deploy.yaml", "# nothing here\n"},
 		{"not_a_mapping", "deploy.yaml", "- policy\n"},
+		{"null_document", "deploy.yaml", "null\n"},
 		{"merge_key", "deploy.yaml", "base: &b {version: \"1\"}\npolicy:\n  <<: *b\n"},
 		{"pullrequest_missing_rules", "pullrequest.yaml", "policy:\n  version: \"1.0\"\n  branch_rules:\n    - source: feature/*\n      target: \"\"\n"},
 	}

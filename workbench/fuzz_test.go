@@ -63,8 +63,9 @@ func FuzzConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.Value == nil && len(c.Problems) == 0 {
-			t.Fatal("unparsed config without a problem")
+		// Every valid config is an object; anything else must be a problem.
+		if _, isObject := c.Value.(map[string]any); !isObject && len(c.Problems) == 0 {
+			t.Fatalf("config %q (%T) without a problem", data, c.Value)
 		}
 	})
 }
