@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
 func runBuildCmd(ctx context.Context, args []string, env Env) error {
@@ -33,7 +34,7 @@ func runBuildCmd(ctx context.Context, args []string, env Env) error {
 		if dir == "" {
 			dir = "."
 		}
-		if head, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil {
+		if head, err := session.Git(ctx, dir, "rev-parse", "HEAD"); err == nil {
 			rev = strings.TrimSpace(string(head))
 		} else {
 			rev = e.Hash()

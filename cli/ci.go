@@ -249,17 +249,17 @@ func writeCIDiff(ctx context.Context, summary io.Writer, env Env, base string) {
 		dir = "."
 	}
 	ref := "origin/" + base
-	mb, err := git(ctx, dir, "merge-base", ref, "HEAD")
+	mb, err := session.Git(ctx, dir, "merge-base", ref, "HEAD")
 	if err != nil {
 		fmt.Fprintf(summary, "The base branch `%s` is not fetched, so the fixtures were not compared (use `actions/checkout` with `fetch-depth: 0`).\n", base)
 		return
 	}
 	baseRev := strings.TrimSpace(string(mb))
-	changed, err := git(ctx, dir, "diff", "--name-only", baseRev, "--", "policies", ".repol", "schemas", "fixtures")
+	changed, err := session.Git(ctx, dir, "diff", "--name-only", baseRev, "--", "policies", ".repol", "schemas", "fixtures")
 	if err != nil || len(strings.TrimSpace(string(changed))) == 0 {
 		return
 	}
-	before, err := snapshotAt(ctx, dir, baseRev, env)
+	before, err := session.AtRevision(ctx, dir, baseRev, env.Defaults)
 	if err != nil {
 		fmt.Fprintf(summary, "Could not replay the fixtures at `%s`: %v\n", base, err)
 		return

@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
@@ -56,11 +52,14 @@ is never touched: other revisions are read from git objects.`)
 		head = rest[1]
 	}
 	if base == "" {
-		if base, err = mergeBase(ctx, dir); err != nil {
+		if base, err = session.MergeBase(ctx, dir); err != nil {
 			return &usageError{err}
 		}
 	}
-	baseSnap, err := snapshotAt(ctx, dir, base, env)
+	baseSnap, err := session.AtRevision(ctx, dir, base, env.Defaults)
+	if errors.Is(err, session.ErrUnknownRevision) {
+		return &usageError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -68,7 +67,10 @@ is never touched: other revisions are read from git objects.`)
 	if head == "" {
 		headLabel = "working tree"
 	}
-	headSnap, err := snapshotAt(ctx, dir, head, env)
+	headSnap, err := session.AtRevision(ctx, dir, head, env.Defaults)
+	if errors.Is(err, session.ErrUnknownRevision) {
+		return &usageError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -129,63 +131,4 @@ func writeDiffMarkdown(w io.Writer, base, head string, changes []session.Change,
 			fmt.Fprintf(w, "- `%s`\n", p)
 		}
 	}
-}
-
-// mergeBase finds where the working branch left the default branch.
-func mergeBase(ctx context.Context, dir string) (string, error) {
-	for _, ref := range []string{"origin/HEAD", "origin/main", "main", "origin/master", "master"} {
-		if out, err := git(ctx, dir, "merge-base", "HEAD", ref); err == nil {
-			return strings.TrimSpace(string(out)), nil
-		}
-	}
-	return "", fmt.Errorf("no default branch to compare with: name BASE (gitpoli diff BASE)")
-}
-
-func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-// snapshotAt runs everything once at a revision (rev "" is the working
-// tree). A revision's files are extracted from git objects into a
-// temporary directory; the working tree is not touched.
-func snapshotAt(ctx context.Context, dir, rev string, env Env) (*session.Snapshot, error) {
-	root := dir
-	if rev != "" {
-		tmp, err := os.MkdirTemp("", "gitpoli-diff-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
-		if _, err := git(ctx, dir, "rev-parse", "--verify", rev+"^{commit}"); err != nil {
-			return nil, &usageError{err}
-		}
-		for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
-			if _, err := git(ctx, dir, "cat-file", "-e", rev+":"+d); err != nil {
-				continue // absent at that revision: the built-in copy is used
-			}
-			archive, err := git(ctx, dir, "archive", "--format=tar", rev, d)
-			if err != nil {
-				return nil, err
-			}
-			cmd := exec.CommandContext(ctx, "tar", "-x", "-C", tmp)
-			cmd.Stdin = bytes.NewReader(archive)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("extract %s at %s: %v: %s", d, rev, err, out)
-			}
-		}
-		root = tmp
-	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	return session.New(session.Workspace{Root: abs, Defaults: env.Defaults}).Run(ctx)
 }

@@ -38,11 +38,12 @@ const (
 	viewChanged
 	viewProblems
 	viewLive
+	viewDiff
 	numViews
 )
 
 func (v view) title() string {
-	return [...]string{"Tests", "Fixtures", "Changed", "Config & problems", "Live PR"}[v]
+	return [...]string{"Tests", "Fixtures", "Changed", "Config & problems", "Live PR", "Diff"}[v]
 }
 
 // Options configure the workbench.
@@ -92,12 +93,18 @@ type Model struct {
 	showHelp  bool
 
 	prompting bool
-	prompt    textinput.Model
-	fetching  bool
-	spinner   spinner.Model
-	live      *fixture.Live
-	liveErr   error
-	flash     string
+	// promptDiff says the prompt asks for a git revision, not a PR.
+	promptDiff bool
+	prompt     textinput.Model
+	// diffRef and diffChanges are the last diff against a revision.
+	diffRef     string
+	diffChanges []session.Change
+	diffErr     error
+	fetching    bool
+	spinner     spinner.Model
+	live        *fixture.Live
+	liveErr     error
+	flash       string
 }
 
 // New returns the workbench model.
@@ -215,6 +222,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, waitRest(msg.rest)
 	case snapshotMsg:
 		return m.applySnapshot(msg)
+	case diffMsg:
+		m.fetching = false
+		m.diffRef, m.diffChanges, m.diffErr = msg.ref, msg.changes, msg.err
+		m.active = viewDiff
+		m.refreshRows()
+		return m, nil
 	case liveMsg:
 		m.fetching = false
 		m.live, m.liveErr = msg.live, msg.err
@@ -290,6 +303,9 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case msg.Type == tea.KeyEnter:
 			m.prompting = false
 			m.prompt.Blur()
+			if m.promptDiff {
+				return m, m.diffAgainst(strings.TrimSpace(m.prompt.Value()))
+			}
 			return m, m.fetchLive(strings.TrimSpace(m.prompt.Value()))
 		}
 		var cmd tea.Cmd
@@ -372,7 +388,15 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Rerun):
 		return m, m.startRunCmd()
 	case key.Matches(msg, k.LivePR):
-		m.prompting = true
+		m.prompting, m.promptDiff = true, false
+		m.prompt.Prompt = "pull request (owner/repo#N): "
+		m.prompt.Placeholder = "octo-org/service#42"
+		m.prompt.SetValue("")
+		return m, m.prompt.Focus()
+	case key.Matches(msg, k.DiffRef):
+		m.prompting, m.promptDiff = true, true
+		m.prompt.Prompt = "diff against git revision (empty: merge-base with the default branch): "
+		m.prompt.Placeholder = "main"
 		m.prompt.SetValue("")
 		return m, m.prompt.Focus()
 	case key.Matches(msg, k.SaveFixture):
@@ -382,8 +406,11 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) numTabs() view {
-	if m.live != nil || m.liveErr != nil {
+	switch {
+	case m.diffRef != "" || m.diffErr != nil:
 		return numViews
+	case m.live != nil || m.liveErr != nil:
+		return viewDiff
 	}
 	return viewLive
 }
@@ -424,6 +451,7 @@ func (m *Model) refreshRows() {
 		}
 	}
 	m.lists[viewLive].SetRows(live)
+	m.lists[viewDiff].SetRows(changeRows(st, m.diffChanges))
 	m.updateDetail()
 }
 
@@ -447,6 +475,12 @@ func (m *Model) detailText() string {
 	s := m.snap
 	var text string
 	switch {
+	case m.active == viewDiff && m.diffErr != nil:
+		text = st.Fail.Render("diff: ") + m.diffErr.Error()
+	case m.active == viewDiff && i >= 0:
+		text = changeDetail(st, m.diffChanges[i]) + "\n" + st.Muted.Render("compared with "+m.diffRef)
+	case m.active == viewDiff:
+		text = st.Muted.Render("nothing differs from " + m.diffRef)
 	case m.active == viewLive && m.liveErr != nil:
 		text = st.Fail.Render("live pull request: ") + m.liveErr.Error()
 	case m.active == viewLive && m.live != nil && i >= 0:
@@ -522,6 +556,34 @@ func (m *Model) fetchLive(ref string) tea.Cmd {
 	})
 }
 
+// diffAgainst runs everything at a git revision (read from git objects)
+// and compares it with what is on screen.
+func (m *Model) diffAgainst(ref string) tea.Cmd {
+	current := m.snap
+	if current == nil {
+		m.flash = "wait for the first run to finish"
+		return nil
+	}
+	root, defaults := m.opts.Workspace.Root, m.opts.Workspace.Defaults
+	m.fetching = true
+	return tea.Batch(m.spinner.Tick, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		rev := ref
+		if rev == "" {
+			var err error
+			if rev, err = session.MergeBase(ctx, root); err != nil {
+				return diffMsg{ref: "the default branch", err: err}
+			}
+		}
+		base, err := session.AtRevision(ctx, root, rev, defaults)
+		if err != nil {
+			return diffMsg{ref: rev, err: err}
+		}
+		return diffMsg{ref: rev, changes: session.Diff(base, current)}
+	})
+}
+
 func (m *Model) saveLive() tea.Cmd {
 	if m.live == nil {
 		m.flash = "no live pull request to save: press p first"
@@ -544,6 +606,13 @@ func (m *Model) saveLive() tea.Cmd {
 		}
 		return savedMsg{path: filepath.Join("fixtures", live.FileName())}
 	}
+}
+
+func shortRev(rev string) string {
+	if len(rev) == 40 {
+		return rev[:8]
+	}
+	return rev
 }
 
 // layout sizes the panes for the window.
@@ -586,7 +655,7 @@ func (m Model) View() string {
 	case m.filtering:
 		footer = st.Filter.Render(m.filter.View())
 	case m.fetching:
-		footer = m.spinner.View() + " fetching the pull request…"
+		footer = m.spinner.View() + " working…"
 	case m.flash != "":
 		footer = st.Banner.Render(m.flash)
 	}
@@ -678,6 +747,9 @@ func (m Model) tabsView() string {
 	var tabs []string
 	for v := view(0); v < m.numTabs(); v++ {
 		label := fmt.Sprintf("%d %s", v+1, v.title())
+		if v == viewDiff && m.diffRef != "" {
+			label += " vs " + shortRev(m.diffRef)
+		}
 		if n := len(m.lists[v].rows); v == viewChanged || v == viewProblems {
 			label += fmt.Sprintf(" (%d)", n)
 		}

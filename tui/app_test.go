@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -291,5 +292,44 @@ func TestLivePullRequest(t *testing.T) {
 		if r.Fixture == "fixtures/live.codertocat.hello-world.2.json" && !r.Pass {
 			t.Errorf("the saved fixture does not replay: %s", r.Mismatch)
 		}
+	}
+}
+
+// TestDiffView compares the working tree with a committed revision: the
+// decisions an uncommitted config change flips are listed.
+func TestDiffView(t *testing.T) {
+	root := workspace(t)
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
+	m := run(t, newModel(t, root, 100, 30, nil))
+	m = press(m, "d")
+	for _, r := range "main" {
+		m = press(m, string(r))
+	}
+	next, cmd := m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	m = next.(Model)
+	var diff tea.Msg
+	for _, c := range cmd().(tea.BatchMsg) {
+		if msg, ok := c().(diffMsg); ok {
+			diff = msg
+		}
+	}
+	next, _ = m.Update(diff)
+	m = next.(Model)
+	if m.Active() != "Diff" || m.diffErr != nil || len(m.diffChanges) == 0 {
+		t.Fatalf("diff view: %q, %v, %d changes", m.Active(), m.diffErr, len(m.diffChanges))
+	}
+	flipped := false
+	for _, c := range m.diffChanges {
+		flipped = flipped || (c.Flipped && c.Name == "fixtures/pull_request.opened.feature-approved.json" && c.Before == "allow" && c.After == "deny [approvals.insufficient]")
+	}
+	if !flipped || !strings.Contains(m.View(), "6 Diff vs main") {
+		t.Errorf("the diff view does not show the flip:\n%s", m.View())
 	}
 }

@@ -38,3 +38,10 @@ type savedMsg struct {
 	path string
 	err  error
 }
+
+// diffMsg is a comparison with a git revision.
+type diffMsg struct {
+	ref     string
+	changes []session.Change
+	err     error
+}
