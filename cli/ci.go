@@ -173,25 +173,12 @@ func ciFacts(env Env) (workbench.Facts, string) {
 	if token == "" {
 		return offlineFacts{}, "no GITHUB_TOKEN: facts from the API are unavailable"
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &bearer{token: token, next: http.DefaultTransport}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &ghfacts.BearerTransport{Token: token}}
 	facts, err := ghfacts.New(client, env.Getenv("GITHUB_API_URL"))
 	if err != nil {
 		return offlineFacts{}, err.Error()
 	}
 	return facts, "facts from the GitHub API"
-}
-
-// bearer adds the job's token; it is only ever sent to GITHUB_API_URL,
-// the URL ghfacts is built with.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(req)
 }
 
 func writeCIOutcome(summary io.Writer, out io.Writer, o workbench.Outcome, how string) {

@@ -221,6 +221,19 @@ func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
 	return h
 }
 
+// waitState waits until a delivery reaches state (or 20 s pass).
+func (h *harness) waitState(id, state string) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := h.srv.Store().DeliveryState(context.Background(), id); st == state {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Errorf("delivery %s never reached %s", id, state)
+}
+
 func (h *harness) stop() {
 	if h.cancel == nil {
 		return
@@ -447,13 +460,7 @@ func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
 	gh.add(f.Responses)
 	h := start(t, gh, "")
 	h.deliver("pull_request", "pr-2", withInstallation(t, f.Payload), "")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := h.srv.Store().DeliveryState(context.Background(), "pr-2"); st == "done" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.waitState("pr-2", "done")
 	if len(gh.posts) != 0 {
 		t.Errorf("posted %+v for a repository without a pull-request policy", gh.posts)
 	}
@@ -511,13 +518,7 @@ func TestGitHubDownRecordsError(t *testing.T) {
 	gh.fail["/deployment_protection_rule"] = 1000
 	h := start(t, gh, "")
 	h.deliver("deployment_protection_rule", "down-1", withInstallation(t, f.Payload), "")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := h.srv.Store().DeliveryState(context.Background(), "down-1"); st == "error" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitState("down-1", "error")
 	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
 	if len(page.Records) == 0 {
 		t.Fatal("nothing recorded")
@@ -692,13 +693,7 @@ func TestNoAppCredentialsFailsClosed(t *testing.T) {
 	h := start(t, gh, "")
 	h.srv.app.key = nil
 	h.deliver("deployment_protection_rule", "nocreds", withInstallation(t, f.Payload), "")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := h.srv.Store().DeliveryState(context.Background(), "nocreds"); st == "error" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitState("nocreds", "error")
 	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
 	if len(page.Records) == 0 {
 		t.Fatal("nothing recorded")

@@ -49,6 +49,26 @@ func New(httpClient *http.Client, apiURL string) (*Client, error) {
 	return &Client{gh: gh}, nil
 }
 
+// BearerTransport authenticates every request with a token (a personal
+// or Actions token). It goes only where the ghfacts client sends it: the
+// API URL it was built with.
+type BearerTransport struct {
+	Token string
+	Next  http.RoundTripper // http.DefaultTransport when nil
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *BearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+t.Token)
+	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	next := t.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(req)
+}
+
 // perPage is the largest page GitHub serves.
 const perPage = 100
 
