@@ -20,6 +20,7 @@ type backtestOptions struct {
 	repo       string
 	policy     string
 	failOnFlip bool
+	disagree   bool
 }
 
 func runBacktestCmd(ctx context.Context, args []string, env Env) error {
@@ -31,6 +32,7 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.repo, "repo", "", "only decisions about this repository (owner/name)")
 	fs.StringVar(&opts.policy, "policy", "", "only this policy (deploy or pullrequest)")
 	fs.BoolVar(&opts.failOnFlip, "fail-on-flip", false, "exit 1 when any decision flips")
+	fs.BoolVar(&opts.disagree, "disagree", false, "only decisions the shadow policies (serve --shadow-policies) disagreed with")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: gitpoli backtest --db gitpoli.db [--policies DIR] [--config DIR] [--since T] [--repo R] [--format text|json|markdown] [--fail-on-flip]")
 		fmt.Fprintln(fs.Output(), "\nDecides every recorded decision of the audit log again with these policies and\nconfig, and lists the ones that would flip. The database is never written.")
@@ -44,7 +46,7 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 	default:
 		return usagef("--format: want text, json or markdown, got %q", opts.format)
 	}
-	f := audit.Filter{Repo: opts.repo, Policy: opts.policy}
+	f := audit.Filter{Repo: opts.repo, Policy: opts.policy, Disagree: opts.disagree}
 	if opts.since != "" {
 		if d, err := time.ParseDuration(opts.since); err == nil {
 			f.Since = time.Now().Add(-d)

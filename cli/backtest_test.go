@@ -23,8 +23,17 @@ func TestBacktestCommand(t *testing.T) {
 		Input: json.RawMessage(input), Repo: "octo/service", Environment: "production"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Insert(context.Background(), &audit.Record{ID: "a2", Policy: "deploy", Decision: "allow", Source: "webhook",
+		Input: json.RawMessage(input), Repo: "octo/other", Environment: "production",
+		Shadow: &audit.Shadow{Decision: "deny", Disagree: true}}); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
-	stdout, stderr, code := run(t, repo, "", "backtest", "--db", "audit.db", "--fail-on-flip")
+	stdout, _, _ := run(t, repo, "", "backtest", "--db", "audit.db", "--disagree")
+	if !strings.Contains(stdout, "a2  octo/other") || strings.Contains(stdout, "a1 ") || !strings.Contains(stdout, "1 decided again") {
+		t.Errorf("--disagree:\n%s", stdout)
+	}
+	stdout, stderr, code := run(t, repo, "", "backtest", "--db", "audit.db", "--repo", "octo/service", "--fail-on-flip")
 	if code != 1 || !strings.Contains(stdout, "a1  octo/service  deploy production  allow→deny: [] → [approvals.insufficient]") ||
 		!strings.Contains(stdout, "1 decided again, 1 flipped, 0 skipped") {
 		t.Errorf("backtest: exit %d\n%s\n%s", code, stdout, stderr)
