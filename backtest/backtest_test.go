@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -138,9 +139,9 @@ func TestOpenReadOnlyRejectsOtherFiles(t *testing.T) {
 // on every core, and reports decisions per second.
 func BenchmarkBacktest(b *testing.B) {
 	current := engine(b, "")
-	n := 3000
-	if testing.Short() {
-		n = 300
+	n := 3000 // GITPOLI_BACKTEST_ROWS=100000 for the full-size run
+	if v, err := strconv.Atoi(os.Getenv("GITPOLI_BACKTEST_ROWS")); err == nil && v > 0 {
+		n = v
 	}
 	db := recordDB(b, current, n)
 	cfg, _ := os.ReadFile("../.repol/deploy.yaml")

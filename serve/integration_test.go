@@ -149,18 +149,7 @@ func TestIntegrationKillDuringBurst(t *testing.T) {
 	<-killed
 	startProcess(t, bin, addr, db, gh.srv.URL)
 
-	answered := func() map[int]int {
-		gh.mu.Lock()
-		defer gh.mu.Unlock()
-		out := map[int]int{}
-		for _, p := range gh.posts {
-			var run int
-			if _, err := fmt.Sscanf(p.path, "/repos/product-os/deploynaut/actions/runs/%d/deployment_protection_rule", &run); err == nil {
-				out[run]++
-			}
-		}
-		return out
-	}
+	answered := func() map[int]int { return callbacksByRun(gh) }
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		got := answered()

@@ -133,8 +133,6 @@ func New(opts Options) Model {
 		height:  24,
 	}
 	m.filter.Prompt = "/"
-	m.prompt.Prompt = "pull request (owner/repo#N): "
-	m.prompt.Placeholder = "octo-org/service#42"
 	m.help.Styles.ShortKey, m.help.Styles.FullKey = st.HelpKey, st.HelpKey
 	m.help.Styles.ShortDesc, m.help.Styles.FullDesc = st.HelpDesc, st.HelpDesc
 	m.layout()
@@ -388,21 +386,21 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Rerun):
 		return m, m.startRunCmd()
 	case key.Matches(msg, k.LivePR):
-		m.prompting, m.promptDiff = true, false
-		m.prompt.Prompt = "pull request (owner/repo#N): "
-		m.prompt.Placeholder = "octo-org/service#42"
-		m.prompt.SetValue("")
-		return m, m.prompt.Focus()
+		return m, m.ask(false, "pull request (owner/repo#N): ", "octo-org/service#42")
 	case key.Matches(msg, k.DiffRef):
-		m.prompting, m.promptDiff = true, true
-		m.prompt.Prompt = "diff against git revision (empty: merge-base with the default branch): "
-		m.prompt.Placeholder = "main"
-		m.prompt.SetValue("")
-		return m, m.prompt.Focus()
+		return m, m.ask(true, "diff against git revision (empty: merge-base with the default branch): ", "main")
 	case key.Matches(msg, k.SaveFixture):
 		return m, m.saveLive()
 	}
 	return m, nil
+}
+
+// ask opens the prompt, for a git revision (diff) or a pull request.
+func (m *Model) ask(diff bool, prompt, placeholder string) tea.Cmd {
+	m.prompting, m.promptDiff = true, diff
+	m.prompt.Prompt, m.prompt.Placeholder = prompt, placeholder
+	m.prompt.SetValue("")
+	return m.prompt.Focus()
 }
 
 func (m *Model) numTabs() view {
