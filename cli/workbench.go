@@ -10,20 +10,30 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/gitpoli/gitpoli/backtest"
+	"github.com/gitpoli/gitpoli/serve/audit"
+
 	"github.com/gitpoli/gitpoli/tui"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
+// shadowRows bounds the shadow disagreements the workbench lists; gitpoli
+// backtest --disagree reads them all.
+const shadowRows = 500
+
 func runWorkbenchCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("workbench", env)
 	format := addFormatFlag(fs)
+	db := fs.String("db", "", "audit database of gitpoli serve: S shows what its shadow policies disagreed with")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: gitpoli [workbench [DIR]]
 
 Opens the workbench on DIR (default: the current directory): it watches
 policies/, .repol/, schemas/ and fixtures/ and on every save recompiles,
 re-runs the OPA tests and replays the fixtures. Without a terminal it runs
-everything once and prints a summary, with the exit codes of gitpoli test.`)
+everything once and prints a summary, with the exit codes of gitpoli test.
+With --db, S lists the newest decisions the shadow policies of gitpoli serve
+(--shadow-policies) disagreed with; the database is opened read-only.`)
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
@@ -48,6 +58,27 @@ everything once and prints a summary, with the exit codes of gitpoli test.`)
 		return usagef("%s is not a directory", dir)
 	}
 	ws := session.Workspace{Root: dir, Defaults: env.Defaults}
+	opts := tui.Options{
+		Workspace: ws,
+		Getenv:    env.Getenv,
+		Output:    env.Stdout,
+		NoColor:   env.Getenv("NO_COLOR") != "",
+	}
+	if *db != "" {
+		path := *db
+		if !filepath.IsAbs(path) && env.Dir != "" {
+			path = filepath.Join(env.Dir, path)
+		}
+		store, err := audit.OpenReadOnly(ctx, path)
+		if err != nil {
+			return &usageError{err}
+		}
+		defer store.Close()
+		opts.Shadow = func(ctx context.Context) ([]session.Change, error) {
+			return backtest.ShadowChanges(ctx, store, shadowRows)
+		}
+		opts.ShadowSource = *db
+	}
 	if !env.Terminal || *format == "json" {
 		return runSummary(ctx, ws, *format, env)
 	}
@@ -56,13 +87,8 @@ everything once and prints a summary, with the exit codes of gitpoli test.`)
 		return err
 	}
 	defer w.Close()
-	m := tui.New(tui.Options{
-		Workspace: ws,
-		Watcher:   w,
-		Getenv:    env.Getenv,
-		Output:    env.Stdout,
-		NoColor:   env.Getenv("NO_COLOR") != "",
-	})
+	opts.Watcher = w
+	m := tui.New(opts)
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(env.Stdin), tea.WithOutput(env.Stdout))
 	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, context.Canceled) {
 		return err

@@ -59,6 +59,10 @@ type Options struct {
 	// Transport carries live pull-request requests (nil: the default).
 	Transport http.RoundTripper
 	Now       func() time.Time
+	// Shadow, when set, reads the decisions the shadow policies of
+	// gitpoli serve disagreed with; ShadowSource names where from.
+	Shadow       func(context.Context) ([]session.Change, error)
+	ShadowSource string
 }
 
 // Model is the workbench.
@@ -100,6 +104,7 @@ type Model struct {
 	diffRef     string
 	diffChanges []session.Change
 	diffErr     error
+	diffShadow  bool
 	fetching    bool
 	spinner     spinner.Model
 	live        *fixture.Live
@@ -222,7 +227,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.applySnapshot(msg)
 	case diffMsg:
 		m.fetching = false
-		m.diffRef, m.diffChanges, m.diffErr = msg.ref, msg.changes, msg.err
+		m.diffRef, m.diffChanges, m.diffErr, m.diffShadow = msg.ref, msg.changes, msg.err, msg.shadow
 		m.active = viewDiff
 		m.refreshRows()
 		return m, nil
@@ -391,6 +396,8 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.ask(true, "diff against git revision (empty: merge-base with the default branch): ", "main")
 	case key.Matches(msg, k.SaveFixture):
 		return m, m.saveLive()
+	case key.Matches(msg, k.Shadow):
+		return m, m.shadow()
 	}
 	return m, nil
 }
@@ -476,7 +483,11 @@ func (m *Model) detailText() string {
 	case m.active == viewDiff && m.diffErr != nil:
 		text = st.Fail.Render("diff: ") + m.diffErr.Error()
 	case m.active == viewDiff && i >= 0:
-		text = changeDetail(st, m.diffChanges[i]) + "\n" + st.Muted.Render("compared with "+m.diffRef)
+		l := diffLabels
+		if m.diffShadow {
+			l = shadowLabels
+		}
+		text = changeDetail(st, m.diffChanges[i], l) + "\n" + st.Muted.Render("compared with "+m.diffRef)
 	case m.active == viewDiff:
 		text = st.Muted.Render("nothing differs from " + m.diffRef)
 	case m.active == viewLive && m.liveErr != nil:
@@ -494,7 +505,7 @@ func (m *Model) detailText() string {
 	case m.active == viewFixtures:
 		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
 	case m.active == viewChanged:
-		text = changeDetail(st, m.changes[i])
+		text = changeDetail(st, m.changes[i], saveLabels)
 	case m.active == viewProblems:
 		text = problemDetail(st, s.Problems[i])
 	}
@@ -579,6 +590,24 @@ func (m *Model) diffAgainst(ref string) tea.Cmd {
 			return diffMsg{ref: rev, err: err}
 		}
 		return diffMsg{ref: rev, changes: session.Diff(base, current)}
+	})
+}
+
+// shadow shows the shadow policies' disagreements with the enforced
+// decisions in the diff view: before is what was enforced, now what the
+// shadow policies decided.
+func (m *Model) shadow() tea.Cmd {
+	if m.opts.Shadow == nil {
+		m.flash = "start the workbench with --db FILE (an audit database of gitpoli serve) to read shadow disagreements"
+		return nil
+	}
+	read, ref := m.opts.Shadow, "the shadow policies in "+m.opts.ShadowSource
+	m.fetching = true
+	return tea.Batch(m.spinner.Tick, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		changes, err := read(ctx)
+		return diffMsg{ref: ref, changes: changes, err: err, shadow: true}
 	})
 }
 
@@ -745,7 +774,9 @@ func (m Model) tabsView() string {
 	var tabs []string
 	for v := view(0); v < m.numTabs(); v++ {
 		label := fmt.Sprintf("%d %s", v+1, v.title())
-		if v == viewDiff && m.diffRef != "" {
+		if v == viewDiff && m.diffShadow {
+			label += " vs shadow"
+		} else if v == viewDiff && m.diffRef != "" {
 			label += " vs " + shortRev(m.diffRef)
 		}
 		if n := len(m.lists[v].rows); v == viewChanged || v == viewProblems {

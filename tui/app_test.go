@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -331,5 +332,30 @@ func TestDiffView(t *testing.T) {
 	}
 	if !flipped || !strings.Contains(m.View(), "6 Diff vs main") {
 		t.Errorf("the diff view does not show the flip:\n%s", m.View())
+	}
+}
+
+func TestShadowView(t *testing.T) {
+	m := run(t, newModel(t, workspace(t), 100, 30, nil))
+	if m = press(m, "S"); !strings.Contains(m.View(), "--db FILE") {
+		t.Errorf("S without a database does not say how to get one:\n%s", m.View())
+	}
+	m.opts.Shadow = func(context.Context) ([]session.Change, error) {
+		return []session.Change{{Kind: "decision", Name: "dec-1 deploy octo/service", Before: "allow", After: "deny [approvals.insufficient]", Flipped: true}}, nil
+	}
+	m.opts.ShadowSource = "gitpoli.db"
+	next, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("S")})
+	m = next.(Model)
+	for _, c := range cmd().(tea.BatchMsg) {
+		if msg, ok := c().(diffMsg); ok {
+			next, _ = m.Update(msg)
+			m = next.(Model)
+		}
+	}
+	view := m.View()
+	for _, want := range []string{"6 Diff vs shadow", "decision dec-1 deploy octo/service", "enforced  allow", "shadow    deny [approvals.insufficient]", "the shadow policies decide the other way"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("the shadow view lacks %q:\n%s", want, view)
+		}
 	}
 }

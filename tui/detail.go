@@ -164,12 +164,22 @@ func writeOutcome(b *strings.Builder, st Styles, e *workbench.Engine, o workbenc
 	}
 }
 
-func changeDetail(st Styles, c session.Change) string {
+// changeLabels name the two sides of a change and what flipped it.
+type changeLabels struct{ before, after, flipped string }
+
+var (
+	saveLabels   = changeLabels{"before", "now", "flipped by the last save"}
+	diffLabels   = changeLabels{"before", "now", "flipped"}
+	shadowLabels = changeLabels{"enforced", "shadow", "the shadow policies decide the other way"}
+)
+
+func changeDetail(st Styles, c session.Change, l changeLabels) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s\n\n", st.Bold.Render(c.Kind), c.Name)
-	fmt.Fprintf(&b, "before  %s\nnow     %s\n", orDash(c.Before), orDash(c.After))
+	w := max(len(l.before), len(l.after)) + 2
+	fmt.Fprintf(&b, "%-*s%s\n%-*s%s\n", w, l.before, orDash(c.Before), w, l.after, orDash(c.After))
 	if c.Flipped {
-		fmt.Fprintf(&b, "\n%s\n", st.ChangedFlips.Render("flipped by the last save"))
+		fmt.Fprintf(&b, "\n%s\n", st.ChangedFlips.Render(l.flipped))
 	}
 	return b.String()
 }

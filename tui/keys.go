@@ -11,7 +11,7 @@ type KeyMap struct {
 	Filter, ClearFilter        key.Binding
 	Detail                     key.Binding
 	LivePR, SaveFixture        key.Binding
-	DiffRef                    key.Binding
+	DiffRef, Shadow            key.Binding
 	Rerun, Help, Quit          key.Binding
 }
 
@@ -34,6 +34,7 @@ func DefaultKeyMap() KeyMap {
 		LivePR:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "live pull request")),
 		SaveFixture: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save live PR as fixture")),
 		DiffRef:     key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diff against a git revision")),
+		Shadow:      key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "shadow disagreements (--db)")),
 		Rerun:       key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "run again")),
 		Help:        key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:        key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -50,6 +51,6 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Detail},
 		{k.NextTab, k.PrevTab, k.Tests, k.Fixtures, k.Changed, k.Problems},
-		{k.Filter, k.ClearFilter, k.LivePR, k.SaveFixture, k.DiffRef, k.Rerun, k.Help, k.Quit},
+		{k.Filter, k.ClearFilter, k.LivePR, k.SaveFixture, k.DiffRef, k.Shadow, k.Rerun, k.Help, k.Quit},
 	}
 }

@@ -44,4 +44,6 @@ type diffMsg struct {
 	ref     string
 	changes []session.Change
 	err     error
+	// shadow is set when the changes are shadow disagreements, not a diff.
+	shadow bool
 }
