@@ -63,7 +63,7 @@ GITHUB_TOKEN and GITHUB_API_URL. Exit 1 on a deny or a problem.`)
 	}
 	if len(problems) > 0 {
 		failed = true
-		fmt.Fprintf(&summary, "**%d problem(s)** in policies and config:\n\n", len(problems))
+		fmt.Fprintf(&summary, "**%s** in policies and config:\n\n", plural(len(problems), "problem", "problems"))
 		for _, p := range problems {
 			fmt.Fprintf(&summary, "- `%s`\n", p)
 		}
@@ -262,5 +262,6 @@ func writeCIDiff(ctx context.Context, summary io.Writer, env Env, base string) {
 		changes = []session.Change{}
 	}
 	fmt.Fprintln(summary)
-	writeDiffMarkdown(summary, base, "this pull request", changes, after)
+	// The problems at the head are at the top of the summary already.
+	writeDiffMarkdown(summary, base, "this pull request", changes, nil)
 }

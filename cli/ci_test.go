@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/exp/golden"
 )
 
 // TestCI runs gitpoli ci as a GitHub Actions job would, on a pull request
@@ -51,6 +53,8 @@ func TestCI(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
 	}
+	t.Run("summary", func(t *testing.T) { golden.RequireEqual(t, md) })
+	t.Run("workflow-commands", func(t *testing.T) { golden.RequireEqual(t, stdout) })
 	if _, stderr, code := run(t, repo, "", "ci"); code != 2 || !strings.Contains(stderr, "GITHUB_EVENT_NAME") {
 		t.Errorf("outside Actions: exit %d %s", code, stderr)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -83,7 +84,7 @@ is never touched: other revisions are read from git objects.`)
 		err = writeJSON(env.Stdout, map[string]any{"base": base, "head": headLabel, "changes": changes,
 			"base_problems": baseSnap.Problems, "head_problems": headSnap.Problems})
 	case "markdown":
-		writeDiffMarkdown(env.Stdout, base, headLabel, changes, headSnap)
+		writeDiffMarkdown(env.Stdout, base, headLabel, changes, headSnap.Problems)
 	default:
 		for _, c := range changes {
 			mark := "~"
@@ -113,7 +114,9 @@ func orNone(s string) string {
 	return s
 }
 
-func writeDiffMarkdown(w io.Writer, base, head string, changes []session.Change, headSnap *session.Snapshot) {
+// writeDiffMarkdown writes changes as a Markdown table, then the problems
+// at head (nil when the caller lists them already).
+func writeDiffMarkdown(w io.Writer, base, head string, changes []session.Change, problems workbench.Problems) {
 	fmt.Fprintf(w, "**gitpoli diff** `%s` → `%s`: %d changed\n\n", base, head, len(changes))
 	if len(changes) > 0 {
 		fmt.Fprintln(w, "| | kind | name | before | after |\n|---|---|---|---|---|")
@@ -125,9 +128,9 @@ func writeDiffMarkdown(w io.Writer, base, head string, changes []session.Change,
 			fmt.Fprintf(w, "| %s | %s | `%s` | %s | %s |\n", mark, c.Kind, c.Name, orNone(c.Before), orNone(c.After))
 		}
 	}
-	if len(headSnap.Problems) > 0 {
+	if len(problems) > 0 {
 		fmt.Fprintln(w, "\nProblems:")
-		for _, p := range headSnap.Problems {
+		for _, p := range problems {
 			fmt.Fprintf(w, "- `%s`\n", p)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/exp/golden"
 )
 
 func gitRun(t *testing.T, dir string, args ...string) {
@@ -45,6 +47,16 @@ func TestDiffAcrossBranches(t *testing.T) {
 		if strings.Contains(stdout, "deployment_protection_rule") {
 			t.Errorf("%v: a deployment fixture changed:\n%s", args, stdout)
 		}
+	}
+	// The whole output, in each human format, is a golden file.
+	for _, format := range []string{"text", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			stdout, stderr, _ := run(t, repo, "", "diff", "main", "raise-approvals", "--format", format)
+			if stderr != "" {
+				t.Errorf("stderr: %s", stderr)
+			}
+			golden.RequireEqual(t, stdout)
+		})
 	}
 	// The same revision on both sides: nothing changes.
 	stdout, _, code := run(t, repo, "", "diff", "main", "main", "--fail-on-change")
