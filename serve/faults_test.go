@@ -100,9 +100,7 @@ func callbacksByRun(gh *fakeGitHub) map[int]int {
 // audit rows and n callbacks; redelivering all of them changes nothing.
 func TestIntegrationBurstAndRedelivery(t *testing.T) {
 	n := faultN()
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	h := start(t, gh, "")
 	payload := withInstallation(t, f.Payload)
 	start := time.Now()
@@ -136,9 +134,7 @@ func TestIntegrationBurstAndRedelivery(t *testing.T) {
 // TestIntegrationDatabaseLocked: another process holds the database's
 // write lock for a few seconds; deliveries wait and none is dropped.
 func TestIntegrationDatabaseLocked(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	h := start(t, gh, "")
 	other, err := sql.Open("sqlite", "file:"+h.db+"?_pragma=busy_timeout(10000)&_txlock=immediate")
 	if err != nil {
@@ -169,9 +165,7 @@ func TestIntegrationDatabaseLocked(t *testing.T) {
 // 40 callbacks of a burst; every deployment is still answered once, or
 // recorded as an error, never silently dropped.
 func TestIntegrationGitHubFailsForAWhile(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	gh.fail["/deployment_protection_rule"] = 40
 	h := start(t, gh, "")
 	n := 100
@@ -190,9 +184,7 @@ func TestIntegrationGitHubFailsForAWhile(t *testing.T) {
 // TestIntegrationReloadUnderLoad: policies reloaded again and again while
 // deliveries and API decisions arrive: no request fails.
 func TestIntegrationReloadUnderLoad(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	h := start(t, gh, "")
 	stop := make(chan struct{})
 	var reloads atomic.Int64

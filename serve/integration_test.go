@@ -88,9 +88,7 @@ func startProcess(t *testing.T, bin, addr, db, apiURL string) *process {
 // that every delivery that got a 2xx is answered, none lost.
 func TestIntegrationKillDuringBurst(t *testing.T) {
 	bin := buildBinary(t)
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	db := filepath.Join(t.TempDir(), "gitpoli.db")
 	addr := freePort(t)
 	p := startProcess(t, bin, addr, db, gh.srv.URL)

@@ -293,6 +293,16 @@ func (h *harness) get(path, token string) (int, []byte) {
 
 // loadFixture reads a shipped fixture: its payload is the delivery, its
 // recorded responses feed the fake API.
+// fakeGitHubFor is a fake GitHub API that answers with the recorded
+// responses of the fixture name, and that fixture.
+func fakeGitHubFor(t *testing.T, name string) (*fakeGitHub, *fixture.Fixture) {
+	t.Helper()
+	f := loadFixture(t, name)
+	gh := newFakeGitHub(t)
+	gh.add(f.Responses)
+	return gh, f
+}
+
 func loadFixture(t *testing.T, name string) *fixture.Fixture {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("../fixtures", name))
@@ -356,9 +366,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 }
 
 func TestDeploymentApprovedThenRedeliveryIgnored(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	h := start(t, gh, "")
 	payload := withInstallation(t, f.Payload)
 	code, out := h.deliver("deployment_protection_rule", "d-1", payload, "")
@@ -391,9 +399,7 @@ func TestDeploymentApprovedThenRedeliveryIgnored(t *testing.T) {
 }
 
 func TestDeploymentRejectedWithViolations(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.production-denied.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.production-denied.json")
 	h := start(t, gh, "")
 	h.deliver("deployment_protection_rule", "d-2", withInstallation(t, f.Payload), "")
 	p := gh.waitPost(t)
@@ -406,9 +412,7 @@ func TestDeploymentRejectedWithViolations(t *testing.T) {
 // TestDailyLimitAtItsBoundary: a repository allows two staging
 // deployments a day; the third is rejected.
 func TestDailyLimitAtItsBoundary(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	cfg := "policy:\n  version: \"1\"\n  environments:\n    staging:\n      enabled: true\n      rules:\n        approvals_required: 0\n        allowed_branches: [\"develop\"]\n        tests_passed: false\n        signed_off: false\n        max_deployments_per_day: 2\n"
 	gh.add(map[string]fixture.Response{"GET /repos/product-os/deploynaut/contents/.repol/deploy.yaml?ref=main": {Status: 200,
 		Body: json.RawMessage(fmt.Sprintf(`{"type":"file","encoding":"base64","name":"deploy.yaml","path":".repol/deploy.yaml","content":%q}`, base64.StdEncoding.EncodeToString([]byte(cfg))))}})
@@ -425,9 +429,7 @@ func TestDailyLimitAtItsBoundary(t *testing.T) {
 }
 
 func TestPullRequestCheckRun(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "pull_request.opened.dco-missing.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
 	h := start(t, gh, "")
 	h.deliver("pull_request", "pr-1", withInstallation(t, f.Payload), "")
 	p := gh.waitPost(t)
@@ -442,9 +444,7 @@ func TestPullRequestCheckRun(t *testing.T) {
 // TestCheckRunUpdated: when gitpoli's check run is already on the commit,
 // it is updated rather than a second one created.
 func TestCheckRunUpdated(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "pull_request.opened.dco-missing.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
 	gh.add(map[string]fixture.Response{
 		"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?check_name=gitpoli+%2F+PR+Policy&filter=latest": {
 			Status: 200, Body: json.RawMessage(`{"total_count":1,"check_runs":[{"id":7,"name":"gitpoli / PR Policy","status":"completed","conclusion":"success"}]}`)},
@@ -458,9 +458,7 @@ func TestCheckRunUpdated(t *testing.T) {
 }
 
 func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "pull_request.opened.feature-approved.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "pull_request.opened.feature-approved.json")
 	h := start(t, gh, "")
 	h.deliver("pull_request", "pr-2", withInstallation(t, f.Payload), "")
 	h.waitState("pr-2", "done")
@@ -472,9 +470,7 @@ func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
 // TestCrashRecovery: a delivery acknowledged (stored) by a server that
 // died before processing it is processed, once, by the next start.
 func TestCrashRecovery(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	db := filepath.Join(t.TempDir(), "gitpoli.db")
 	store, err := audit.Open(context.Background(), db)
 	if err != nil {
@@ -500,9 +496,7 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 func TestGitHub5xxThenSuccess(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	gh.fail["/deployment_protection_rule"] = 2
 	h := start(t, gh, "")
 	h.deliver("deployment_protection_rule", "retry-1", withInstallation(t, f.Payload), "")
@@ -515,9 +509,7 @@ func TestGitHub5xxThenSuccess(t *testing.T) {
 }
 
 func TestGitHubDownRecordsError(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	gh.fail["/deployment_protection_rule"] = 1000
 	h := start(t, gh, "")
 	h.deliver("deployment_protection_rule", "down-1", withInstallation(t, f.Payload), "")
@@ -534,9 +526,7 @@ func TestGitHubDownRecordsError(t *testing.T) {
 }
 
 func TestInstallationTokenCachedAndRenewed(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
 	h := start(t, gh, "")
 	payload := withInstallation(t, f.Payload)
 	h.deliver("deployment_protection_rule", "tok-1", payload, "")
@@ -619,9 +609,7 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 // TestInvalidRepoConfigRejects: the repository's deploy.yaml breaks its
 // schema; the rejection comment names the file and line.
 func TestInvalidRepoConfigRejects(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.repo-config-broken.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.repo-config-broken.json")
 	h := start(t, gh, "")
 	h.deliver("deployment_protection_rule", "badcfg", withInstallation(t, f.Payload), "")
 	p := gh.waitPost(t)
@@ -652,9 +640,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 // TestShadowMode: candidate policies decide every delivery too; only the
 // live decision is enforced; disagreements are listed by the audit API.
 func TestShadowMode(t *testing.T) {
-	gh := newFakeGitHub(t)
-	f := loadFixture(t, "deployment_protection_rule.production-allowed.json")
-	gh.add(f.Responses)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.production-allowed.json")
 	h := startShadow(t, gh)
 	h.deliver("deployment_protection_rule", "sh-1", withInstallation(t, f.Payload), "")
 	if p := gh.waitPost(t); p.body["state"] != "approved" {
