@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,13 +59,9 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	path := opts.db
-	if !filepath.IsAbs(path) && env.Dir != "" {
-		path = filepath.Join(env.Dir, path)
-	}
-	store, err := audit.OpenReadOnly(ctx, path)
+	store, err := openAudit(ctx, env, opts.db)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	defer store.Close()
 	rep, err := backtest.Run(ctx, e, store, backtest.Options{Filter: f})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/gitpoli/gitpoli/workbench"
@@ -44,10 +43,7 @@ func runBuildCmd(ctx context.Context, args []string, env Env) error {
 	if err := workbench.WriteBundle(&buf, e.Sources(), rev); err != nil {
 		return compileError(err)
 	}
-	path := *out
-	if !filepath.IsAbs(path) && env.Dir != "" {
-		path = filepath.Join(env.Dir, path)
-	}
+	path := env.path(*out)
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}

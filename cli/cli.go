@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"strings"
+
+	"github.com/gitpoli/gitpoli/serve/audit"
 )
 
 // Exit codes, the contract scripts rely on.
@@ -214,4 +217,22 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// path resolves a path given on the command line against the directory
+// gitpoli runs in.
+func (e Env) path(p string) string {
+	if filepath.IsAbs(p) || e.Dir == "" {
+		return p
+	}
+	return filepath.Join(e.Dir, p)
+}
+
+// openAudit opens an audit database of gitpoli serve read-only.
+func openAudit(ctx context.Context, env Env, path string) (*audit.Store, error) {
+	store, err := audit.OpenReadOnly(ctx, env.path(path))
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return store, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/gitpoli/gitpoli/workbench"
@@ -102,10 +101,7 @@ func readInput(name string, env Env) ([]byte, error) {
 	if name == "-" {
 		r = env.Stdin
 	} else {
-		path := name
-		if !filepath.IsAbs(path) && env.Dir != "" {
-			path = filepath.Join(env.Dir, path)
-		}
+		path := env.path(name)
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, usagef("--input %s: %v", name, pathErr(err))

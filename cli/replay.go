@@ -104,10 +104,7 @@ func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.F
 	}
 	var out []*fixture.Fixture
 	for _, t := range targets {
-		p := t
-		if !filepath.IsAbs(p) && env.Dir != "" {
-			p = filepath.Join(env.Dir, p)
-		}
+		p := env.path(t)
 		info, err := os.Stat(p)
 		if err != nil {
 			return nil, usagef("%s: %v", t, pathErr(err))
@@ -320,10 +317,7 @@ func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, en
 		if err != nil {
 			return err
 		}
-		path := opts.record
-		if !filepath.IsAbs(path) && env.Dir != "" {
-			path = filepath.Join(env.Dir, path)
-		}
+		path := env.path(opts.record)
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return fmt.Errorf("record fixture: %w", err)
 		}

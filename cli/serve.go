@@ -98,10 +98,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 		return cfg, err
 	}
 	if opts.bundle != "" {
-		path := opts.bundle
-		if !filepath.IsAbs(path) && env.Dir != "" {
-			path = filepath.Join(env.Dir, path)
-		}
+		path := env.path(opts.bundle)
 		f, err := os.Open(path)
 		if err != nil {
 			return cfg, usagef("--bundle: %v", pathErr(err))
@@ -129,10 +126,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	default:
 		return cfg, usagef("--log-format: want text or json, got %q", opts.logFormat)
 	}
-	db := opts.db
-	if !filepath.IsAbs(db) && env.Dir != "" {
-		db = filepath.Join(env.Dir, db)
-	}
+	db := env.path(opts.db)
 	var shadow *workbench.Sources
 	if opts.shadow != "" {
 		dir, err := resolveDir(env, opts.shadow, "policies")

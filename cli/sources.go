@@ -66,10 +66,7 @@ func (s *sourceFlags) resolve(env Env) (workbench.Sources, error) {
 // the working directory's default one, or the embedded one.
 func resolveDir(env Env, flagValue, name string) (workbench.Dir, error) {
 	if flagValue != "" {
-		path := flagValue
-		if !filepath.IsAbs(path) && env.Dir != "" {
-			path = filepath.Join(env.Dir, path)
-		}
+		path := env.path(flagValue)
 		info, err := os.Stat(path)
 		if err != nil {
 			return workbench.Dir{}, usagef("--%s %s: %v", flagName(name), flagValue, pathErr(err))

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gitpoli/gitpoli/backtest"
-	"github.com/gitpoli/gitpoli/serve/audit"
 
 	"github.com/gitpoli/gitpoli/tui"
 	"github.com/gitpoli/gitpoli/workbench/session"
@@ -45,9 +43,7 @@ With --db, S lists the newest decisions the shadow policies of gitpoli serve
 	case 0:
 	case 1:
 		dir = rest[0]
-		if !filepath.IsAbs(dir) && env.Dir != "" {
-			dir = filepath.Join(env.Dir, dir)
-		}
+		dir = env.path(dir)
 	default:
 		return usagef("unexpected argument %q", rest[1])
 	}
@@ -65,13 +61,9 @@ With --db, S lists the newest decisions the shadow policies of gitpoli serve
 		NoColor:   env.Getenv("NO_COLOR") != "",
 	}
 	if *db != "" {
-		path := *db
-		if !filepath.IsAbs(path) && env.Dir != "" {
-			path = filepath.Join(env.Dir, path)
-		}
-		store, err := audit.OpenReadOnly(ctx, path)
+		store, err := openAudit(ctx, env, *db)
 		if err != nil {
-			return &usageError{err}
+			return err
 		}
 		defer store.Close()
 		opts.Shadow = func(ctx context.Context) ([]session.Change, error) {
