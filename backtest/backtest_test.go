@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/gitpoli/gitpoli/internal/pgtest"
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
 )
@@ -45,7 +46,12 @@ func engine(tb testing.TB, deployYAML string) *workbench.Engine {
 // approvers, decided by e, to a new audit database.
 func recordDB(tb testing.TB, e *workbench.Engine, n int) string {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "audit.db")
+	return recordAt(tb, filepath.Join(tb.TempDir(), "audit.db"), e, n)
+}
+
+// recordAt is recordDB on the database at path (a file or a URL).
+func recordAt(tb testing.TB, path string, e *workbench.Engine, n int) string {
+	tb.Helper()
 	s, err := audit.Open(context.Background(), path)
 	if err != nil {
 		tb.Fatal(err)
@@ -161,3 +167,27 @@ func BenchmarkBacktest(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "decisions/s")
 }
+
+// TestBacktestOnPostgres: the same backtest reads a PostgreSQL audit
+// log, through a connection on which every write is refused.
+func TestBacktestOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	current := engine(t, "")
+	dsn := recordAt(t, pgtest.DSN(t), current, 9)
+	store, err := audit.OpenReadOnly(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	relaxed := engine(t, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
+	rep, err := Run(ctx, relaxed, store, Options{Workers: 2})
+	if err != nil || rep.Decided != 9 || len(rep.Flips) != 3 {
+		t.Fatalf("relaxed policies on PostgreSQL: %d decided, %d flips, %v; want 9 and 3", rep.Decided, len(rep.Flips), err)
+	}
+	if err := store.Insert(ctx, &audit.Record{Policy: "deploy", Decision: "allow", Source: "api"}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write through the read-only store: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

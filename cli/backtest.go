@@ -26,14 +26,14 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("backtest", env)
 	opts := backtestOptions{sources: addSourceFlags(fs)}
 	fs.StringVar(&opts.format, "format", "text", "output format: text, json or markdown")
-	fs.StringVar(&opts.db, "db", "gitpoli.db", "audit database to replay (opened read-only)")
+	fs.StringVar(&opts.db, "db", "gitpoli.db", "audit database to replay, a SQLite file or a postgres:// URL (opened read-only)")
 	fs.StringVar(&opts.since, "since", "", "only decisions at or after this time (RFC 3339, or a duration such as 168h)")
 	fs.StringVar(&opts.repo, "repo", "", "only decisions about this repository (owner/name)")
 	fs.StringVar(&opts.policy, "policy", "", "only this policy (deploy or pullrequest)")
 	fs.BoolVar(&opts.failOnFlip, "fail-on-flip", false, "exit 1 when any decision flips")
 	fs.BoolVar(&opts.disagree, "disagree", false, "only decisions the shadow policies (serve --shadow-policies) disagreed with")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: gitpoli backtest --db gitpoli.db [--policies DIR] [--config DIR] [--since T] [--repo R] [--format text|json|markdown] [--fail-on-flip]")
+		fmt.Fprintln(fs.Output(), "Usage: gitpoli backtest --db gitpoli.db|postgres://... [--policies DIR] [--config DIR] [--since T] [--repo R] [--format text|json|markdown] [--fail-on-flip]")
 		fmt.Fprintln(fs.Output(), "\nDecides every recorded decision of the audit log again with these policies and\nconfig, and lists the ones that would flip. The database is never written.")
 		fs.PrintDefaults()
 	}

@@ -228,9 +228,13 @@ func (e Env) path(p string) string {
 	return filepath.Join(e.Dir, p)
 }
 
-// openAudit opens an audit database of gitpoli serve read-only.
-func openAudit(ctx context.Context, env Env, path string) (*audit.Store, error) {
-	store, err := audit.OpenReadOnly(ctx, env.path(path))
+// openAudit opens an audit database of gitpoli serve read-only: a SQLite
+// file, or a postgres:// URL.
+func openAudit(ctx context.Context, env Env, dsn string) (*audit.Store, error) {
+	if !audit.IsPostgres(dsn) {
+		dsn = env.path(dsn)
+	}
+	store, err := audit.OpenReadOnly(ctx, dsn)
 	if err != nil {
 		return nil, &usageError{err}
 	}

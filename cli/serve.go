@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gitpoli/gitpoli/serve"
+	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
@@ -26,19 +28,23 @@ type serveOptions struct {
 	workers   int
 	bundle    string
 	shadow    string
+	lease     time.Duration
+	retention string
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
 	opts := serveOptions{sources: addSourceFlags(fs)}
 	fs.StringVar(&opts.addr, "addr", ":8080", "address to listen on")
-	fs.StringVar(&opts.db, "db", "gitpoli.db", "SQLite audit database file")
+	fs.StringVar(&opts.db, "db", "", "audit database: a SQLite file, or a postgres:// URL shared by replicas (default $GITPOLI_DATABASE_URL, else gitpoli.db)")
+	fs.DurationVar(&opts.lease, "lease", 30*time.Second, "how long a delivery stays with a replica that stops renewing its claim")
+	fs.StringVar(&opts.retention, "audit-retention", "", "prune decisions older than this (e.g. 400d; default: keep everything)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
 	fs.StringVar(&opts.shadow, "shadow-policies", "", "candidate policies that decide every delivery too, recorded but not enforced")
 	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: gitpoli serve [--addr :8080] [--db gitpoli.db] [--policies DIR] [--config DIR]
+		fmt.Fprintln(fs.Output(), `Usage: gitpoli serve [--addr :8080] [--db gitpoli.db | --db postgres://...] [--policies DIR] [--config DIR]
 
 The GitHub App backend. Environment:
   GITPOLI_WEBHOOK_SECRET        webhook secret (required)
@@ -47,6 +53,7 @@ The GitHub App backend. Environment:
   GITHUB_APP_PRIVATE_KEY_FILE   a file holding it
   GITHUB_API_URL                GitHub Enterprise API root (https://HOST/api/v3)
   GITPOLI_AUDIT_TOKEN           bearer token for /audit and /evaluate
+  GITPOLI_DATABASE_URL          postgres:// URL of the audit database (when --db is not given)
 SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`)
 		fs.PrintDefaults()
 	}
@@ -126,7 +133,25 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	default:
 		return cfg, usagef("--log-format: want text or json, got %q", opts.logFormat)
 	}
-	db := env.path(opts.db)
+	db := opts.db
+	if db == "" {
+		db = env.Getenv("GITPOLI_DATABASE_URL")
+	}
+	if db == "" {
+		db = "gitpoli.db"
+	}
+	if !audit.IsPostgres(db) {
+		db = env.path(db)
+	}
+	var retention time.Duration
+	if opts.retention != "" {
+		if retention, err = audit.ParseRetention(opts.retention); err != nil {
+			return cfg, usagef("--audit-retention: %v", err)
+		}
+		if retention < audit.MinRetention {
+			return cfg, usagef("--audit-retention %s is shorter than two days: the daily deployment limit counts today's decisions from the log", opts.retention)
+		}
+	}
 	var shadow *workbench.Sources
 	if opts.shadow != "" {
 		dir, err := resolveDir(env, opts.shadow, "policies")
@@ -140,7 +165,9 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	cfg = serve.Config{
 		Shadow:        shadow,
 		Addr:          opts.addr,
-		DBPath:        db,
+		DB:            db,
+		Lease:         opts.lease,
+		Retention:     retention,
 		Sources:       src,
 		WebhookSecret: []byte(env.Getenv("GITPOLI_WEBHOOK_SECRET")),
 		AuditToken:    env.Getenv("GITPOLI_AUDIT_TOKEN"),

@@ -47,7 +47,7 @@ func BenchmarkEvaluateWithAudit(b *testing.B) {
 // body, check the signature, normalize, store durably, answer 202.
 func BenchmarkWebhookAck(b *testing.B) {
 	// No workers: only the acknowledgement is measured.
-	srv, err := New(context.Background(), Config{DBPath: filepath.Join(b.TempDir(), "gitpoli.db"), Sources: repoSources(), WebhookSecret: []byte(secret)})
+	srv, err := New(context.Background(), Config{DB: filepath.Join(b.TempDir(), "gitpoli.db"), Sources: repoSources(), WebhookSecret: []byte(secret)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -143,7 +143,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if dbErr != nil || e == nil {
 		status, code = "degraded", http.StatusServiceUnavailable
 	}
-	body := map[string]any{"status": status, "policies_loaded": e != nil, "db_writable": dbErr == nil}
+	body := map[string]any{"status": status, "policies_loaded": e != nil, "db_writable": dbErr == nil,
+		"db": map[string]any{"backend": s.store.Backend(), "name": s.store.Name(), "writable": dbErr == nil}}
 	if e != nil {
 		body["policy_hash"] = e.Hash()
 	}

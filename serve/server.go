@@ -26,8 +26,15 @@ import (
 // Config is everything serve needs; main resolves it from flags and
 // environment.
 type Config struct {
-	Addr   string
-	DBPath string
+	Addr string
+	// DB is the audit database: a SQLite file path, or a postgres:// URL
+	// shared by replicas.
+	DB string
+	// Lease is how long a claimed delivery stays with this replica without
+	// a renewal (default 30s); after it, another replica may take it.
+	Lease time.Duration
+	// Retention, when set, prunes decisions older than it (hourly).
+	Retention time.Duration
 	// Sources are the policies, schemas and the default .repol config
 	// (used for repositories without their own).
 	Sources workbench.Sources
@@ -85,6 +92,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 500 * time.Millisecond
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Retention != 0 && cfg.Retention < audit.MinRetention {
+		return nil, fmt.Errorf("--audit-retention %s is shorter than %s: the daily deployment limit counts today's decisions from the log", cfg.Retention, audit.MinRetention)
+	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 5 * time.Second
 	}
@@ -101,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
-	store, err := audit.Open(ctx, cfg.DBPath)
+	store, err := audit.Open(ctx, cfg.DB, audit.Options{Lease: cfg.Lease})
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +189,24 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
+// prune deletes decisions past the retention, at start and hourly.
+func (s *Server) prune(ctx context.Context) {
+	for {
+		decisions, deliveries, err := s.store.Prune(ctx, s.cfg.Retention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("pruning the audit log failed", "error", err.Error())
+		case decisions+deliveries > 0:
+			s.log.Info("pruned the audit log", "retention", s.cfg.Retention.String(), "decisions", decisions, "deliveries", deliveries)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
 // Serve is Run on a listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
@@ -191,8 +222,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for range s.cfg.Workers {
 		wg.Go(func() { s.work(workCtx) })
 	}
+	if s.cfg.Retention > 0 {
+		wg.Go(func() { s.prune(workCtx) })
+	}
 	s.ready.Store(true)
-	s.log.Info("serving", "addr", ln.Addr().String(), "policy_hash", s.engine.Load().Hash())
+	s.log.Info("serving", "addr", ln.Addr().String(), "policy_hash", s.engine.Load().Hash(), "db", s.store.Backend()+" "+s.store.Name())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

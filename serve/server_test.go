@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,7 +25,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 
+	"github.com/gitpoli/gitpoli/internal/pgtest"
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
@@ -192,13 +195,32 @@ func startShadow(t *testing.T, gh *fakeGitHub) *harness {
 
 func startB(b testing.TB, gh *fakeGitHub) *harness { return startDB(b, gh, "") }
 
+// testBackend is the audit database the harness gives a server:
+// "sqlite", or "postgres" while TestOnPostgres runs the suite again.
+var testBackend = "sqlite"
+
+// newDB returns a fresh, empty audit database of the test backend.
+func newDB(t testing.TB) string {
+	if testBackend == "postgres" {
+		return pgtest.DSN(t)
+	}
+	return filepath.Join(t.TempDir(), "gitpoli.db")
+}
+
 func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
 	t.Helper()
+	return startConfig(t, gh, db, nil)
+}
+
+// startConfig starts a server on db (a fresh one when empty); edit, when
+// set, adjusts its config.
+func startConfig(t testing.TB, gh *fakeGitHub, db string, edit func(*Config)) *harness {
+	t.Helper()
 	if db == "" {
-		db = filepath.Join(t.TempDir(), "gitpoli.db")
+		db = newDB(t)
 	}
-	s, err := New(context.Background(), Config{
-		DBPath:        db,
+	cfg := Config{
+		DB:            db,
 		Sources:       repoSources(),
 		WebhookSecret: []byte(secret),
 		AuditToken:    "audit-token",
@@ -209,7 +231,11 @@ func startDB(t testing.TB, gh *fakeGitHub, db string) *harness {
 		RetryBase:     time.Millisecond,
 
 		ReadHeaderTimeout: 300 * time.Millisecond,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,10 +495,14 @@ func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
 
 // TestCrashRecovery: a delivery acknowledged (stored) by a server that
 // died before processing it is processed, once, by the next start.
+//
+// On SQLite the restart requeues it at once; on PostgreSQL (replicas
+// share the queue, so a start cannot know the claim's owner is dead)
+// the claim's lease runs out first.
 func TestCrashRecovery(t *testing.T) {
 	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
-	db := filepath.Join(t.TempDir(), "gitpoli.db")
-	store, err := audit.Open(context.Background(), db)
+	db := newDB(t)
+	store, err := audit.Open(context.Background(), db, audit.Options{Lease: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +514,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	start(t, gh, db)
+	startConfig(t, gh, db, func(c *Config) { c.Lease = 500 * time.Millisecond })
 	if p := gh.waitPost(t); p.body["state"] != "approved" {
 		t.Errorf("callback after restart: %+v", p.body)
 	}
@@ -668,7 +698,7 @@ func TestShadowMode(t *testing.T) {
 }
 
 func TestRefusesToStartWithoutSecret(t *testing.T) {
-	_, err := New(context.Background(), Config{DBPath: filepath.Join(t.TempDir(), "x.db"), Sources: repoSources()})
+	_, err := New(context.Background(), Config{DB: filepath.Join(t.TempDir(), "x.db"), Sources: repoSources()})
 	if err == nil || !strings.Contains(err.Error(), "GITPOLI_WEBHOOK_SECRET") {
 		t.Errorf("New without a secret: %v", err)
 	}
@@ -760,3 +790,105 @@ func TestHostileRequests(t *testing.T) {
 		t.Errorf("%d deliveries stored from hostile requests", n)
 	}
 }
+
+// rewind puts a processed delivery back in the queue, as if its worker
+// had died before marking it done; forgetAnswer also removes GitHub's
+// answer from its decision, as if the worker died before recording it.
+func rewind(t *testing.T, h *harness, id string, forgetAnswer bool) {
+	t.Helper()
+	driver, dsn := "sqlite", h.db
+	if audit.IsPostgres(h.db) {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A working delivery whose lease ran out: the next claim takes it.
+	rewound, forget := `UPDATE deliveries SET state = 'working', lease_until = '' WHERE delivery_id = ?`,
+		`UPDATE decisions SET detail = '{"config":"repository .repol/deploy.yaml"}' WHERE delivery_id = ?`
+	if driver == "pgx" {
+		rewound = `UPDATE deliveries SET state = 'working', lease_until = now() - interval '1 hour' WHERE delivery_id = $1`
+		forget = strings.Replace(forget, "?", "$1", 1)
+	}
+	if _, err := db.Exec(rewound, id); err != nil {
+		t.Fatal(err)
+	}
+	if forgetAnswer {
+		if _, err := db.Exec(forget, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReclaimedDeliveryIsNotDecidedTwice: a delivery whose worker died
+// after deciding it is answered with the recorded decision (the same
+// audit id, no second record), and not answered at all when the answer
+// was recorded too.
+func TestReclaimedDeliveryIsNotDecidedTwice(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	h := startConfig(t, gh, "", func(c *Config) { c.Lease = 300 * time.Millisecond })
+	payload := withInstallation(t, f.Payload)
+	h.deliver("deployment_protection_rule", "reclaim-1", payload, "")
+	first := gh.waitPost(t)
+	h.waitState("reclaim-1", "done")
+
+	rewind(t, h, "reclaim-1", false) // died after recording the answer
+	h.waitState("reclaim-1", "done")
+	h.deliver("deployment_protection_rule", "reclaim-wake", payload, "") // a later delivery goes through
+	gh.waitPost(t)
+	h.waitState("reclaim-wake", "done")
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "reclaim-1")
+	if len(recs) != 1 || len(gh.posts) != 2 {
+		t.Fatalf("after a restart past the answer: %d records, %d callbacks; want 1 and 2", len(recs), len(gh.posts))
+	}
+
+	rewind(t, h, "reclaim-1", true) // died between the answer and its record
+	again := gh.waitPost(t)
+	h.waitState("reclaim-1", "done")
+	recs, _ = h.srv.Store().ForDelivery(context.Background(), "reclaim-1")
+	if len(recs) != 1 {
+		t.Fatalf("%d decisions for one delivery, want 1", len(recs))
+	}
+	id := recs[0].ID
+	if again.body["state"] != first.body["state"] || !strings.Contains(fmt.Sprint(again.body["comment"]), id) || !strings.Contains(fmt.Sprint(first.body["comment"]), id) {
+		t.Errorf("answered again with %v, first %v (audit id %s)", again.body, first.body, id)
+	}
+	if !strings.Contains(string(recs[0].Detail), `"answer"`) {
+		t.Errorf("the second answer is not recorded: %s", recs[0].Detail)
+	}
+}
+
+// TestOnPostgres runs the server's tests again on a PostgreSQL audit
+// database: the same behaviour on both backends.
+func TestOnPostgres(t *testing.T) {
+	pgtest.AdminURL(t) // skips, or fails under GITPOLI_REQUIRE_POSTGRES=1, without PostgreSQL
+	suite := []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"WebhookRejectsBadInput", TestWebhookRejectsBadInput},
+		{"DeploymentApprovedThenRedeliveryIgnored", TestDeploymentApprovedThenRedeliveryIgnored},
+		{"DeploymentRejectedWithViolations", TestDeploymentRejectedWithViolations},
+		{"DailyLimitAtItsBoundary", TestDailyLimitAtItsBoundary},
+		{"PullRequestCheckRun", TestPullRequestCheckRun},
+		{"CheckRunUpdated", TestCheckRunUpdated},
+		{"PullRequestWithoutRepoConfigGetsNoCheck", TestPullRequestWithoutRepoConfigGetsNoCheck},
+		{"CrashRecovery", TestCrashRecovery},
+		{"ReclaimedDeliveryIsNotDecidedTwice", TestReclaimedDeliveryIsNotDecidedTwice},
+		{"GitHub5xxThenSuccess", TestGitHub5xxThenSuccess},
+		{"GitHubDownRecordsError", TestGitHubDownRecordsError},
+		{"AuditAndEvaluateAPI", TestAuditAndEvaluateAPI},
+		{"InvalidRepoConfigRejects", TestInvalidRepoConfigRejects},
+		{"ShadowMode", TestShadowMode},
+		{"TokenNeverSentElsewhere", TestTokenNeverSentElsewhere},
+	}
+	testBackend = "postgres"
+	defer func() { testBackend = "sqlite" }()
+	for _, tc := range suite {
+		t.Run(tc.name, tc.test)
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -51,7 +51,9 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	log := s.log.With(keyDelivery, d.ID, keyEvent, d.Event)
+	stopRenew := s.keepLease(ctx, d, log)
 	err := s.safeDecide(ctx, d, log)
+	stopRenew()
 	// Calls to GitHub were already retried with backoff; a delivery that
 	// still failed is recorded as failed (its decision, if one was made,
 	// is in the audit log as an "error" outcome) rather than decided again.
@@ -63,9 +65,68 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 	} else {
 		s.metrics.deliveries.WithLabelValues(d.Event, "processed").Inc()
 	}
-	if ferr := s.store.Finish(ctx, d.Seq, msg); ferr != nil {
+	if ferr := s.store.Finish(ctx, d, msg); ferr != nil {
 		log.Error("finish failed", "error", ferr.Error())
 	}
+}
+
+// keepLease renews the claim on d while it is worked on, so that no other
+// worker or replica takes it over; a worker that dies stops renewing and
+// the delivery goes to another once the lease runs out.
+func (s *Server) keepLease(ctx context.Context, d *audit.Delivery, log logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.store.Renew(ctx, d); err != nil && ctx.Err() == nil {
+					log.Error("lease renewal failed", "error", err.Error())
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// earlier returns the decision an earlier claim of d already recorded for
+// this subject, if any. A delivery is claimed again only when its worker
+// died mid-way; it is then answered with the decision made, never decided
+// a second time (a second approval would count twice against a daily
+// limit), and not answered again when the answer was recorded.
+func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.Subject) (*audit.Record, error) {
+	if d.Attempts <= 1 {
+		return nil, nil
+	}
+	recs, err := s.store.ForDelivery(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	env := ""
+	if subj.Environment != nil {
+		env = *subj.Environment
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.Policy == string(subj.Policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// answered reports whether a record holds GitHub's answer.
+func answered(r *audit.Record) bool {
+	var d struct {
+		Answer map[string]any `json:"answer"`
+	}
+	json.Unmarshal(r.Detail, &d)
+	return d.Answer != nil
 }
 
 // safeDecide turns a panic while deciding into a failed delivery, so one
@@ -133,7 +194,20 @@ func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbe
 		configSource = "server default " + s.cfg.Sources.Config.Name
 		log.Info("no .repol/deploy.yaml in the repository: deciding with the server's default config", keyRepo, subj.Repo.String())
 	}
+	prior, err := s.earlier(ctx, d, subj)
+	if err != nil {
+		return err
+	}
+	if prior != nil && (answered(prior) || subj.Policy == workbench.PullRequest) {
+		// A pull request's record is written after its check run is
+		// posted, so a recorded one was answered.
+		log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
+		return nil
+	}
 	if subj.Policy == workbench.Deploy {
+		if prior != nil {
+			return s.answerAgain(ctx, prior, subj, configSource, client, log)
+		}
 		return s.decideDeployment(ctx, d, e, gs, configSource, client, log)
 	}
 	start := time.Now()
@@ -198,6 +272,22 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}
 	s.recordAnswer(ctx, rec, configSource, answer, answerErr)
+	return answerErr
+}
+
+// answerAgain answers a deployment with the decision recorded before a
+// restart cut its answer off.
+func (s *Server) answerAgain(ctx context.Context, prior *audit.Record, subj workbench.Subject, configSource string, client *http.Client, log logger) error {
+	o := workbench.Outcome{Subject: subj, Decision: workbench.Decision{Policy: workbench.Deploy, Allow: prior.Decision == "allow"}}
+	if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
+		return fmt.Errorf("recorded decision %s: %w", prior.ID, err)
+	}
+	log.Info("answering with the decision recorded before a restart", keyRepo, prior.Repo, keyDecision, prior.Decision, "audit_id", prior.ID)
+	answer, answerErr := s.answerDeployment(ctx, client, subj, o, prior.ID)
+	if answerErr != nil {
+		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
+	}
+	s.recordAnswer(ctx, *prior, configSource, answer, answerErr)
 	return answerErr
 }
 

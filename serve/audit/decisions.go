@@ -57,7 +57,7 @@ var ErrNotFound = errors.New("no such record")
 // Insert stores a decision and returns its id. Time and ID are set when
 // zero.
 func (s *Store) Insert(ctx context.Context, r *Record) error {
-	return insert(ctx, s.db, s.now, r)
+	return s.insert(ctx, s.db, r)
 }
 
 // InsertBatched stores a decision like Insert, committing it together
@@ -65,19 +65,19 @@ func (s *Store) Insert(ctx context.Context, r *Record) error {
 // one transaction for many, so a burst does not queue on the database's
 // write lock. It returns once the record is durable.
 func (s *Store) InsertBatched(ctx context.Context, r *Record) error {
-	return s.groupWrite(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, s.now, r) })
+	return s.groupWrite(ctx, func(tx *sql.Tx) error { return s.insert(ctx, tx, r) })
 }
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func insert(ctx context.Context, db execer, now func() time.Time, r *Record) error {
+func (s *Store) insert(ctx context.Context, db execer, r *Record) error {
 	if r.ID == "" {
 		r.ID = uuid.NewString()
 	}
 	if r.Time.IsZero() {
-		r.Time = now().UTC()
+		r.Time = s.now().UTC()
 	}
 	if len(r.Violations) == 0 {
 		r.Violations = json.RawMessage("[]")
@@ -99,12 +99,12 @@ func insert(ctx context.Context, db execer, now func() time.Time, r *Record) err
 			sh.Violations = json.RawMessage("[]")
 		}
 	}
-	_, err := db.ExecContext(ctx, `
+	_, err := db.ExecContext(ctx, s.dialect.rebind(`
 		INSERT INTO decisions (id, time, day, delivery_id, repo, policy, decision, violations, actor, source,
 			event, environment, ref, sha, input, input_hash, policy_hash, detail,
 			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Time.UTC().Format(time.RFC3339Nano), r.Time.UTC().Format("2006-01-02"), r.DeliveryID, r.Repo,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.ID, s.dialect.timeArg(r.Time), s.dialect.dayArg(r.Time), r.DeliveryID, r.Repo,
 		r.Policy, r.Decision, string(r.Violations), r.Actor, r.Source, r.Event, r.Environment, r.Ref, r.SHA,
 		string(r.Input), r.InputHash, r.PolicyHash, string(r.Detail),
 		sh.Decision, string(sh.Violations), sh.PolicyHash, sh.Disagree)
@@ -118,8 +118,8 @@ func insert(ctx context.Context, db execer, now func() time.Time, r *Record) err
 // environment under a single write transaction, so that two deployments
 // decided at the same moment cannot both pass a daily limit.
 type DeployGate struct {
-	tx  *sql.Tx
-	now func() time.Time
+	tx *sql.Tx
+	s  *Store
 }
 
 // BeginDeploy starts a deployment decision: the write lock is held until
@@ -129,17 +129,24 @@ func (s *Store) BeginDeploy(ctx context.Context) (*DeployGate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin deployment decision: %w", err)
 	}
-	return &DeployGate{tx: tx, now: s.now}, nil
+	return &DeployGate{tx: tx, s: s}, nil
 }
 
 // ApprovedToday counts the deployments to repo's environment approved on
-// the current UTC day.
+// the current UTC day. Until the gate ends, no other process counts
+// them: on PostgreSQL it holds a lock on that environment's day.
 func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string) (int, error) {
+	d, day := g.s.dialect, g.s.dialect.dayArg(g.s.now())
+	if d.lockDeployDay != "" {
+		if _, err := g.tx.ExecContext(ctx, d.rebind(d.lockDeployDay), repo, environment, day); err != nil {
+			return 0, fmt.Errorf("lock deployments of %s/%s: %w", repo, environment, err)
+		}
+	}
 	var n int
-	err := g.tx.QueryRowContext(ctx, `
+	err := g.tx.QueryRowContext(ctx, d.rebind(`
 		SELECT COUNT(*) FROM decisions
-		WHERE repo = ? AND environment = ? AND day = ? AND policy = 'deploy' AND decision = 'allow' AND source = 'webhook'`,
-		repo, environment, g.now().UTC().Format("2006-01-02")).Scan(&n)
+		WHERE repo = ? AND environment = ? AND day = ? AND policy = 'deploy' AND decision = 'allow' AND source = 'webhook'`),
+		repo, environment, day).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count deployments today: %w", err)
 	}
@@ -147,7 +154,7 @@ func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string
 }
 
 // Insert records the decision within the gate's transaction.
-func (g *DeployGate) Insert(ctx context.Context, r *Record) error { return insert(ctx, g.tx, g.now, r) }
+func (g *DeployGate) Insert(ctx context.Context, r *Record) error { return g.s.insert(ctx, g.tx, r) }
 
 // Commit ends the gate, keeping what it recorded.
 func (g *DeployGate) Commit() error { return g.tx.Commit() }
@@ -182,36 +189,13 @@ const recordColumns = `seq, id, time, delivery_id, repo, policy, decision, viola
 // Query lists records matching f, newest first. Pages are cut by a cursor
 // on the insertion order, so a page is stable while new records arrive.
 func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if f.Policy != "" {
-		add("policy = ?", f.Policy)
-	}
-	if f.Decision != "" {
-		add("decision = ?", f.Decision)
-	}
-	if f.Environment != "" {
-		add("environment = ?", f.Environment)
-	}
-	if f.Repo != "" {
-		add("repo = ?", f.Repo)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", f.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if f.Disagree {
-		add("disagree = ?", 1)
-	}
+	where, args := s.where(f)
 	if f.Cursor != "" {
 		seq, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		add("seq < ?", seq)
+		where, args = append(where, "seq < ?"), append(args, seq)
 	}
 	q := "SELECT " + recordColumns + " FROM decisions"
 	if len(where) > 0 {
@@ -219,7 +203,7 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	}
 	q += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, f.Limit+1)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("query decisions: %w", err)
 	}
@@ -239,6 +223,35 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 		lastSeq = seq
 	}
 	return page, rows.Err()
+}
+
+// where turns a filter's conditions into SQL.
+func (s *Store) where(f Filter) ([]string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.Policy != "" {
+		add("policy = ?", f.Policy)
+	}
+	if f.Decision != "" {
+		add("decision = ?", f.Decision)
+	}
+	if f.Environment != "" {
+		add("environment = ?", f.Environment)
+	}
+	if f.Repo != "" {
+		add("repo = ?", f.Repo)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", s.dialect.timeArg(f.Since))
+	}
+	if f.Disagree {
+		add("disagree = ?", true)
+	}
+	return where, args
 }
 
 // ErrBadCursor is returned for a cursor that Query did not make.
@@ -265,7 +278,8 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRecord(sc scanner) (Record, int64, error) {
 	var r Record
 	var seq int64
-	var t, violations, input, detail, shDecision, shViolations, shHash string
+	var t dbTime
+	var violations, input, detail, shDecision, shViolations, shHash string
 	var disagree bool
 	err := sc.Scan(&seq, &r.ID, &t, &r.DeliveryID, &r.Repo, &r.Policy, &r.Decision, &violations, &r.Actor, &r.Source,
 		&r.Event, &r.Environment, &r.Ref, &r.SHA, &input, &r.InputHash, &r.PolicyHash, &detail,
@@ -276,14 +290,14 @@ func scanRecord(sc scanner) (Record, int64, error) {
 	if shDecision != "" {
 		r.Shadow = &Shadow{Decision: shDecision, Violations: json.RawMessage(shViolations), PolicyHash: shHash, Disagree: disagree}
 	}
-	r.Time, _ = time.Parse(time.RFC3339Nano, t)
+	r.Time = t.Time
 	r.Violations, r.Input, r.Detail = json.RawMessage(violations), json.RawMessage(input), json.RawMessage(detail)
 	return r, seq, nil
 }
 
 // Get returns one record.
 func (s *Store) Get(ctx context.Context, id string) (Record, error) {
-	r, _, err := scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordColumns+" FROM decisions WHERE id = ?", id))
+	r, _, err := scanRecord(s.queryRow(ctx, "SELECT "+recordColumns+" FROM decisions WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, ErrNotFound
 	}
@@ -305,7 +319,7 @@ type Summary struct {
 func (s *Store) Summarize(ctx context.Context) (Summary, error) {
 	sum := Summary{ByDecision: map[string]int{}, ByPolicy: map[string]int{}, ByEnvironment: map[string]int{}}
 	for col, m := range map[string]map[string]int{"decision": sum.ByDecision, "policy": sum.ByPolicy, "environment": sum.ByEnvironment} {
-		rows, err := s.db.QueryContext(ctx, "SELECT "+col+", COUNT(*) FROM decisions WHERE "+col+" != '' GROUP BY "+col)
+		rows, err := s.query(ctx, "SELECT "+col+", COUNT(*) FROM decisions WHERE "+col+" <> '' GROUP BY "+col)
 		if err != nil {
 			return sum, fmt.Errorf("summarize decisions: %w", err)
 		}
@@ -320,7 +334,7 @@ func (s *Store) Summarize(ctx context.Context) (Summary, error) {
 		}
 		rows.Close()
 	}
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM decisions").Scan(&sum.Total)
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM decisions").Scan(&sum.Total)
 	return sum, err
 }
 
@@ -334,59 +348,21 @@ func (s *Store) Annotate(ctx context.Context, id, decision string, detail json.R
 		q = `UPDATE decisions SET detail = ?, decision = ? WHERE id = ?`
 		args = []any{string(detail), decision, id}
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+	if _, err := s.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("annotate decision %s: %w", id, err)
 	}
 	return nil
 }
 
-// OpenReadOnly opens an audit database for reading only: backtests and
-// reports never change what was recorded.
-func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return nil, fmt.Errorf("open audit db %s: %w", path, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open audit db %s: %w", path, err)
-	}
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'decisions'`).Scan(&n); err != nil || n == 0 {
-		db.Close()
-		return nil, fmt.Errorf("open audit db %s: not a gitpoli audit database", path)
-	}
-	return &Store{db: db, now: time.Now}, nil
-}
-
 // Each calls fn for every record matching f (Limit and Cursor ignored),
 // oldest first, reading rows as it goes so memory stays constant.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error {
-	var where []string
-	var args []any
-	if f.Policy != "" {
-		where, args = append(where, "policy = ?"), append(args, f.Policy)
-	}
-	if f.Decision != "" {
-		where, args = append(where, "decision = ?"), append(args, f.Decision)
-	}
-	if f.Environment != "" {
-		where, args = append(where, "environment = ?"), append(args, f.Environment)
-	}
-	if f.Repo != "" {
-		where, args = append(where, "repo = ?"), append(args, f.Repo)
-	}
-	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if f.Disagree {
-		where, args = append(where, "disagree = ?"), append(args, 1)
-	}
+	where, args := s.where(f)
 	q := "SELECT " + recordColumns + " FROM decisions"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, q+" ORDER BY seq", args...)
+	rows, err := s.query(ctx, q+" ORDER BY seq", args...)
 	if err != nil {
 		return fmt.Errorf("read decisions: %w", err)
 	}
@@ -401,4 +377,24 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error
 		}
 	}
 	return rows.Err()
+}
+
+// ForDelivery returns the decisions recorded for a delivery, oldest first:
+// a delivery claimed again after its worker died is answered with the
+// decisions already made, never decided twice.
+func (s *Store) ForDelivery(ctx context.Context, deliveryID string) ([]Record, error) {
+	rows, err := s.query(ctx, "SELECT "+recordColumns+" FROM decisions WHERE delivery_id = ? ORDER BY seq", deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("decisions of delivery %s: %w", deliveryID, err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, _, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

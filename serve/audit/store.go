@@ -1,5 +1,8 @@
-// Package audit is gitpoli serve's durable state on SQLite: the queue of
-// received deliveries and the log of every decision.
+// Package audit is gitpoli serve's durable state: the queue of received
+// deliveries and the log of every decision. It runs on SQLite (one
+// process, the embedded default) or on PostgreSQL (any number of replicas
+// sharing one queue and one log); both backends run the same code, and
+// differ only where the databases do (see dialect).
 package audit
 
 import (
@@ -15,17 +18,31 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
-// Store is the SQLite audit database. It is safe for concurrent use.
+// Options tune a Store.
+type Options struct {
+	// Lease is how long a claimed delivery stays with its worker without a
+	// renewal (default 30s). A worker renews while it works; a replica that
+	// died loses its deliveries to the others when the lease runs out.
+	Lease time.Duration
+	// Owner names this process in claims (default: a random id).
+	Owner string
+}
+
+// Store is the audit database. It is safe for concurrent use, and on
+// PostgreSQL by concurrent processes.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db      *sql.DB
+	dialect *dialect
+	now     func() time.Time
+	lease   time.Duration
+	owner   string
+	name    string // the database, for messages (no password)
+	closeDB func() error
 
 	batchOnce sync.Once
 	batch     chan batchItem
@@ -34,38 +51,79 @@ type Store struct {
 	closeErr  error
 }
 
-// Open opens (creating if needed) the database at path, checks that it is
-// in WAL mode, applies pending migrations and requeues deliveries that a
-// crash left half-processed.
-func Open(ctx context.Context, path string) (*Store, error) {
-	// busy_timeout makes writers wait for a lock instead of failing;
-	// _txlock=immediate takes the write lock when a transaction begins, so
-	// two writers never deadlock upgrading a read lock.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+// IsPostgres reports whether dsn names a PostgreSQL database rather than
+// a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the audit database named by dsn — a SQLite file path, or a
+// postgres:// URL — creating its tables or applying pending migrations.
+func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.Owner == "" {
+		o.Owner = randomOwner()
+	}
+	var s *Store
+	var err error
+	if IsPostgres(dsn) {
+		s, err = openPostgres(ctx, dsn, false)
+	} else {
+		s, err = openSQLite(ctx, dsn)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open audit db %s: %w", path, err)
-	}
-	s := &Store{db: db, now: time.Now}
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open audit db %s: %w", path, err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		db.Close()
-		return nil, fmt.Errorf("open audit db %s: journal mode is %q, not WAL", path, mode)
-	}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued' WHERE state = 'working'`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("requeue unfinished deliveries: %w", err)
+	s.lease, s.owner = o.Lease, o.Owner
+	if err := s.migrate(ctx); err != nil {
+		s.closeDB()
+		return nil, err
+	}
+	if s.dialect == sqliteDialect {
+		// One process owns a SQLite file: what it was working on when it
+		// stopped is unfinished, whatever the lease says.
+		if _, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued' WHERE state = 'working'`); err != nil {
+			s.closeDB()
+			return nil, fmt.Errorf("requeue unfinished deliveries: %w", err)
+		}
 	}
 	return s, nil
 }
+
+// OpenReadOnly opens an audit database for reading only: backtests and
+// reports never change what was recorded. On PostgreSQL every
+// transaction is read-only, enforced by the server.
+func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
+	var s *Store
+	var err error
+	if IsPostgres(dsn) {
+		s, err = openPostgres(ctx, dsn, true)
+	} else {
+		s, err = openSQLiteReadOnly(ctx, dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.dialect.tableExists, "decisions").Scan(&n); err != nil || n == 0 {
+		s.closeDB()
+		return nil, fmt.Errorf("open audit db %s: not a gitpoli audit database", s.name)
+	}
+	return s, nil
+}
+
+// Backend names the database kind: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.dialect.name }
+
+// Name is the database's name for messages: the file, or the URL without
+// its password.
+func (s *Store) Name() string { return s.name }
 
 // Close closes the database (after the batch writer has written what it
 // holds).
@@ -76,22 +134,49 @@ func (s *Store) Close() error {
 			close(s.batch)
 			<-s.batchDone
 		}
-		s.closeErr = s.db.Close()
+		s.closeErr = s.closeDB()
 	})
 	return s.closeErr
 }
 
-// migrate applies the embedded NNNN_name.sql files above the recorded
-// version, each in its own transaction.
+// exec, query and queryRow write queries with ? placeholders, whatever
+// the backend.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.dialect.rebind(q), args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...)
+}
+
+// migrate applies the backend's embedded NNNN_name.sql files above the
+// recorded version, each in its own transaction. On PostgreSQL, replicas
+// starting together take turns under an advisory lock.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.name, err)
+	}
+	defer conn.Close()
+	if s.dialect.lockMigrations != "" {
+		if _, err := conn.ExecContext(ctx, s.dialect.lockMigrations); err != nil {
+			return fmt.Errorf("migrate %s: lock: %w", s.name, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), s.dialect.unlockMigrations)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.name, err)
 	}
 	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.name, err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	dir := "migrations/" + s.dialect.name
+	names, err := fs.Glob(migrations, dir+"/*.sql")
 	if err != nil {
 		return err
 	}
@@ -108,7 +193,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -116,7 +201,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, s.now().UTC().Format(time.RFC3339Nano)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, s.now().UTC().Format(time.RFC3339Nano)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -134,8 +219,14 @@ type Delivery struct {
 	Event      string
 	Payload    []byte
 	ReceivedAt time.Time
-	Attempts   int
+	// Attempts counts the claims of this delivery, this one included. It
+	// is also the claim's fencing token: only the latest claim may finish.
+	Attempts int
 }
+
+// ErrLeaseLost is returned when a worker finishes or renews a delivery
+// whose lease ran out and that another worker has claimed since.
+var ErrLeaseLost = errors.New("the delivery's lease ran out and another worker claimed it")
 
 // Enqueue stores a delivery durably. It reports false, and stores
 // nothing, when a delivery with the same id was already received: GitHub
@@ -144,9 +235,9 @@ type Delivery struct {
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 	var fresh bool
 	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
-			d.ID, d.Event, d.Payload, s.now().UTC().Format(time.RFC3339Nano))
+		res, err := tx.ExecContext(ctx, s.dialect.rebind(
+			`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`),
+			d.ID, d.Event, d.Payload, s.dialect.timeArg(s.now()))
 		if err != nil {
 			return err
 		}
@@ -256,15 +347,17 @@ func (s *Store) runBatch(items []batchItem) ([]error, error) {
 	return errs, nil
 }
 
-// Claim takes the oldest queued delivery for processing, or returns nil
-// when there is none.
+// Claim takes the oldest delivery that is queued, or whose worker's lease
+// ran out, for processing; it returns nil when there is none. Concurrent
+// claimers — other workers, other replicas — never take the same one.
 func (s *Store) Claim(ctx context.Context) (*Delivery, error) {
 	var d Delivery
-	var received string
-	err := s.db.QueryRowContext(ctx, `
-		UPDATE deliveries SET state = 'working', attempts = attempts + 1
-		WHERE seq = (SELECT seq FROM deliveries WHERE state = 'queued' ORDER BY seq LIMIT 1)
-		RETURNING seq, delivery_id, event, payload, received_at, attempts`).
+	var received dbTime
+	args := []any{s.leaseArg(), s.owner}
+	if s.dialect == sqliteDialect {
+		args = append(args, s.dialect.timeArg(s.now()))
+	}
+	err := s.queryRow(ctx, s.dialect.claim, args...).
 		Scan(&d.Seq, &d.ID, &d.Event, &d.Payload, &received, &d.Attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -272,20 +365,43 @@ func (s *Store) Claim(ctx context.Context) (*Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim delivery: %w", err)
 	}
-	d.ReceivedAt, _ = time.Parse(time.RFC3339Nano, received)
+	d.ReceivedAt = received.Time
 	return &d, nil
 }
 
-// Finish marks a claimed delivery done, or failed with errMsg.
-func (s *Store) Finish(ctx context.Context, seq int64, errMsg string) error {
+func (s *Store) leaseArg() any {
+	if s.dialect == postgresDialect {
+		return s.lease.Seconds() // the database's clock: replicas' clocks may differ
+	}
+	return s.dialect.timeArg(s.now().Add(s.lease))
+}
+
+// Renew extends the lease of a delivery being worked on.
+func (s *Store) Renew(ctx context.Context, d *Delivery) error {
+	res, err := s.exec(ctx, s.dialect.renew, s.leaseArg(), d.Seq, d.Attempts)
+	if err != nil {
+		return fmt.Errorf("renew lease of delivery %s: %w", d.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("renew lease of delivery %s: %w", d.ID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// Finish marks a claimed delivery done, or failed with errMsg. It fails
+// with ErrLeaseLost when the claim is no longer this worker's.
+func (s *Store) Finish(ctx context.Context, d *Delivery, errMsg string) error {
 	state := "done"
 	if errMsg != "" {
 		state = "error"
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = ?, last_error = ?, processed_at = ? WHERE seq = ?`,
-		state, errMsg, s.now().UTC().Format(time.RFC3339Nano), seq)
+	res, err := s.exec(ctx, `UPDATE deliveries SET state = ?, last_error = ?, processed_at = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
+		state, errMsg, s.dialect.timeArg(s.now()), d.Seq, d.Attempts)
 	if err != nil {
-		return fmt.Errorf("finish delivery %d: %w", seq, err)
+		return fmt.Errorf("finish delivery %s: %w", d.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("finish delivery %s: %w", d.ID, ErrLeaseLost)
 	}
 	return nil
 }
@@ -293,14 +409,14 @@ func (s *Store) Finish(ctx context.Context, seq int64, errMsg string) error {
 // QueueDepth counts the deliveries not yet processed.
 func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'working')`).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'working')`).Scan(&n)
 	return n, err
 }
 
 // DeliveryState returns a delivery's state ("" when unknown).
 func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
 	var state string
-	err := s.db.QueryRowContext(ctx, `SELECT state FROM deliveries WHERE delivery_id = ?`, id).Scan(&state)
+	err := s.queryRow(ctx, `SELECT state FROM deliveries WHERE delivery_id = ?`, id).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -309,6 +425,6 @@ func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
 
 // Writable checks that the database accepts a write.
 func (s *Store) Writable(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
+	_, err := s.exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
 	return err
 }

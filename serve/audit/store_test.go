@@ -3,15 +3,28 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gitpoli/gitpoli/internal/pgtest"
 )
 
-func mustOpen(tb testing.TB, path string) *Store {
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// backends runs a test against each backend, on a fresh database.
+func backends(t *testing.T, test func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "gitpoli.db")) })
+	t.Run("postgres", func(t *testing.T) { test(t, pgtest.DSN(t)) })
+}
+
+func mustOpen(tb testing.TB, dsn string, opts ...Options) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -19,9 +32,10 @@ func mustOpen(tb testing.TB, path string) *Store {
 	return s
 }
 
-func TestQueue(t *testing.T) {
+func TestQueue(t *testing.T) { backends(t, testQueue) }
+
+func testQueue(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gitpoli.db")
 	s := mustOpen(t, path)
 	for _, id := range []string{"a", "b", "a"} {
 		if _, err := s.Enqueue(ctx, Delivery{ID: id, Event: "ping", Payload: []byte(`{}`)}); err != nil {
@@ -35,21 +49,24 @@ func TestQueue(t *testing.T) {
 	if err != nil || d == nil || d.ID != "a" || d.Attempts != 1 {
 		t.Fatalf("claim: %+v, %v", d, err)
 	}
-	// A crash now: reopening requeues the claimed delivery.
-	s.Close()
-	s = mustOpen(t, path)
-	d, err = s.Claim(ctx)
-	if err != nil || d == nil || d.ID != "a" || d.Attempts != 2 {
-		t.Fatalf("claim after restart: %+v, %v", d, err)
+	if !IsPostgres(path) {
+		// A crash now: reopening the SQLite file requeues the claimed
+		// delivery at once (one process owns the file).
+		s.Close()
+		s = mustOpen(t, path)
+		d, err = s.Claim(ctx)
+		if err != nil || d == nil || d.ID != "a" || d.Attempts != 2 {
+			t.Fatalf("claim after restart: %+v, %v", d, err)
+		}
 	}
-	if err := s.Finish(ctx, d.Seq, ""); err != nil {
+	if err := s.Finish(ctx, d, ""); err != nil {
 		t.Fatal(err)
 	}
 	d, _ = s.Claim(ctx)
 	if d == nil || d.ID != "b" {
 		t.Fatalf("second claim: %+v", d)
 	}
-	if err := s.Finish(ctx, d.Seq, "boom"); err != nil {
+	if err := s.Finish(ctx, d, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := s.Claim(ctx); d != nil {
@@ -60,9 +77,11 @@ func TestQueue(t *testing.T) {
 	}
 }
 
-func TestRecordsQuerySummary(t *testing.T) {
+func TestRecordsQuerySummary(t *testing.T) { backends(t, testRecordsQuerySummary) }
+
+func testRecordsQuerySummary(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	s := mustOpen(t, dsn)
 	for i := range 7 {
 		decision := "allow"
 		if i%2 == 1 {
@@ -123,12 +142,16 @@ func TestRecordsQuerySummary(t *testing.T) {
 
 // TestDeployGateSerializes decides 20 concurrent deployments against a
 // limit of 3: exactly 3 are approved.
-func TestDeployGateSerializes(t *testing.T) {
+// Two stores stand for two replicas on one database.
+func TestDeployGateSerializes(t *testing.T) { backends(t, testDeployGateSerializes) }
+
+func testDeployGateSerializes(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	replicas := []*Store{mustOpen(t, dsn), mustOpen(t, dsn)}
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
-	for range 20 {
+	for i := range 20 {
+		s := replicas[i%2]
 		wg.Go(func() {
 			g, err := s.BeginDeploy(ctx)
 			if err != nil {
@@ -160,15 +183,16 @@ func TestDeployGateSerializes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	page, _ := s.Query(ctx, Filter{Limit: 100, Decision: "allow"})
+	page, _ := replicas[0].Query(ctx, Filter{Limit: 100, Decision: "allow"})
 	if len(page.Records) != 3 {
 		t.Errorf("%d deployments approved, want 3", len(page.Records))
 	}
 }
 
-func TestInsertBatchedConcurrent(t *testing.T) {
+func TestInsertBatchedConcurrent(t *testing.T) { backends(t, testInsertBatchedConcurrent) }
+
+func testInsertBatchedConcurrent(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gitpoli.db")
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -192,9 +216,11 @@ func TestInsertBatchedConcurrent(t *testing.T) {
 
 // TestBatchFailureStaysWithItsWrite: a write that fails in a group commit
 // fails alone; the others in its batch are stored.
-func TestBatchFailureStaysWithItsWrite(t *testing.T) {
+func TestBatchFailureStaysWithItsWrite(t *testing.T) { backends(t, testBatchFailureStaysWithItsWrite) }
+
+func testBatchFailureStaysWithItsWrite(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	s := mustOpen(t, dsn)
 	if err := s.Insert(ctx, &Record{ID: "taken", Policy: "deploy", Decision: "allow", Source: "api"}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +243,165 @@ func TestBatchFailureStaysWithItsWrite(t *testing.T) {
 	}
 	if sum, _ := s.Summarize(ctx); sum.Total != 50 {
 		t.Errorf("%d records, want 50", sum.Total)
+	}
+}
+
+// TestLeases: a delivery whose worker stops renewing goes to another
+// worker; the first cannot finish it any more; a renewed lease holds.
+func TestLeases(t *testing.T) { backends(t, testLeases) }
+
+func testLeases(t *testing.T, dsn string) {
+	ctx := context.Background()
+	const lease = 400 * time.Millisecond
+	a := mustOpen(t, dsn, Options{Lease: lease, Owner: "a"})
+	b := mustOpen(t, dsn, Options{Lease: lease, Owner: "b"})
+	for _, id := range []string{"d1", "d2", "d3"} {
+		if _, err := a.Enqueue(ctx, Delivery{ID: id, Event: "ping", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, _ := a.Claim(ctx)
+	renewed, _ := a.Claim(ctx)
+	if held == nil || renewed == nil || held.ID != "d1" || renewed.ID != "d2" {
+		t.Fatalf("claims: %+v %+v", held, renewed)
+	}
+	other, _ := b.Claim(ctx)
+	if other == nil || other.ID != "d3" {
+		t.Fatalf("b claimed %+v, want d3 (d1 and d2 are leased)", other)
+	}
+	if d, _ := b.Claim(ctx); d != nil {
+		t.Fatalf("b claimed %s while every delivery is leased", d.ID)
+	}
+	// a keeps renewing d2 and stops renewing d1 (as if it died); b renews d3.
+	for range 4 {
+		time.Sleep(lease / 3)
+		if err := a.Renew(ctx, renewed); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Renew(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stolen, err := b.Claim(ctx)
+	if err != nil || stolen == nil || stolen.ID != "d1" || stolen.Attempts != 2 {
+		t.Fatalf("after the lease: b claimed %+v, %v; want d1, attempt 2", stolen, err)
+	}
+	if d, _ := b.Claim(ctx); d != nil {
+		t.Fatalf("b claimed %s, whose lease a renews", d.ID)
+	}
+	if err := a.Finish(ctx, held, ""); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a finished a delivery b holds: %v", err)
+	}
+	if err := a.Renew(ctx, held); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a renewed a delivery b holds: %v", err)
+	}
+	for _, f := range []struct {
+		s *Store
+		d *Delivery
+	}{{b, stolen}, {a, renewed}, {b, other}} {
+		if err := f.s.Finish(ctx, f.d, ""); err != nil {
+			t.Errorf("finish %s: %v", f.d.ID, err)
+		}
+	}
+	if n, _ := a.QueueDepth(ctx); n != 0 {
+		t.Errorf("queue depth %d after finishing everything", n)
+	}
+}
+
+// TestConcurrentClaims: workers of two stores claiming at once take
+// every delivery exactly once.
+func TestConcurrentClaims(t *testing.T) { backends(t, testConcurrentClaims) }
+
+func testConcurrentClaims(t *testing.T, dsn string) {
+	ctx := context.Background()
+	stores := []*Store{mustOpen(t, dsn), mustOpen(t, dsn)}
+	const n = 300
+	for i := range n {
+		if _, err := stores[i%2].Enqueue(ctx, Delivery{ID: fmt.Sprint("d", i), Event: "ping", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		s := stores[w%2]
+		wg.Go(func() {
+			for {
+				d, err := s.Claim(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d == nil {
+					return
+				}
+				mu.Lock()
+				claimed[d.ID]++
+				mu.Unlock()
+				if err := s.Finish(ctx, d, ""); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(claimed) != n {
+		t.Errorf("%d deliveries claimed, want %d", len(claimed), n)
+	}
+	for id, c := range claimed {
+		if c != 1 {
+			t.Errorf("%s claimed %d times", id, c)
+		}
+	}
+}
+
+func TestPrune(t *testing.T) { backends(t, testPrune) }
+
+func testPrune(t *testing.T, dsn string) {
+	ctx := context.Background()
+	s := mustOpen(t, dsn)
+	now := time.Now()
+	for i := range 2500 {
+		at := now.Add(-500 * 24 * time.Hour)
+		if i >= 2400 {
+			at = now.Add(-time.Duration(i-2400) * time.Hour)
+		}
+		if err := s.InsertBatched(ctx, &Record{Time: at, Policy: "deploy", Decision: "allow", Source: "api"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Prune(ctx, 24*time.Hour); err == nil {
+		t.Error("a retention shorter than two days was accepted")
+	}
+	decisions, _, err := s.Prune(ctx, 400*24*time.Hour)
+	if err != nil || decisions != 2400 {
+		t.Fatalf("pruned %d decisions, %v; want 2400", decisions, err)
+	}
+	if sum, _ := s.Summarize(ctx); sum.Total != 100 {
+		t.Errorf("%d decisions left, want 100", sum.Total)
+	}
+	page, _ := s.Query(ctx, Filter{Limit: 5, Since: now.Add(-3*time.Hour - time.Minute)})
+	if len(page.Records) != 4 {
+		t.Errorf("since 3h ago: %d records, want 4", len(page.Records))
+	}
+}
+
+func TestParseRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"400d": 400 * 24 * time.Hour, "72h": 72 * time.Hour} {
+		if got, err := ParseRetention(in); err != nil || got != want {
+			t.Errorf("%s: %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0d", "-3d", "d", "forever", "10x"} {
+		if _, err := ParseRetention(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := Redact("postgres://gitpoli:s3cret@db:5432/audit"); got != "postgres://gitpoli:xxxxx@db:5432/audit" {
+		t.Errorf("redact: %s", got)
 	}
 }

@@ -1,0 +1,237 @@
+// Package pgtest gives tests a real, throwaway PostgreSQL database: no
+// mocks, no containers. It uses the server at $GITPOLI_TEST_POSTGRES when
+// set; otherwise it starts a private cluster from the PostgreSQL binaries
+// installed on the machine (initdb, postgres) on a loopback port, once per
+// test binary, and stops it when the tests end. Without either, tests that
+// need it are skipped — unless GITPOLI_REQUIRE_POSTGRES=1, as in CI, where
+// a missing PostgreSQL is a failure.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	once     sync.Once
+	adminURL string
+	startErr error
+	skipMsg  string
+	cluster  *exec.Cmd
+	dataRoot string
+)
+
+// Main runs the tests and then stops the cluster that DSN started. Use it
+// from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop stops the private cluster, if one was started.
+func Stop() {
+	if cluster != nil && cluster.Process != nil {
+		cluster.Process.Signal(syscall.SIGQUIT) // immediate shutdown: the data is thrown away
+		cluster.Wait()
+		cluster = nil
+	}
+	if dataRoot != "" {
+		os.RemoveAll(dataRoot)
+		dataRoot = ""
+	}
+}
+
+// AdminURL returns the URL of the server's maintenance database, starting
+// a private cluster when needed (or skipping tb).
+func AdminURL(tb testing.TB) string {
+	tb.Helper()
+	once.Do(setup)
+	if skipMsg != "" {
+		if os.Getenv("GITPOLI_REQUIRE_POSTGRES") == "1" {
+			tb.Fatalf("PostgreSQL required (GITPOLI_REQUIRE_POSTGRES=1): %s", skipMsg)
+		}
+		tb.Skip(skipMsg)
+	}
+	if startErr != nil {
+		tb.Fatalf("start PostgreSQL: %v", startErr)
+	}
+	return adminURL
+}
+
+// DSN creates an empty database for tb, dropped when tb ends, and returns
+// its postgres:// URL.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	admin := AdminURL(tb)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "gitpoli_test_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("connect to PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, admin); err == nil {
+			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func setup() {
+	if u := os.Getenv("GITPOLI_TEST_POSTGRES"); u != "" {
+		adminURL = u
+		return
+	}
+	bin := binDir()
+	if bin == "" {
+		skipMsg = "PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql); install it, or set GITPOLI_TEST_POSTGRES to a server's URL"
+		return
+	}
+	adminURL, startErr = start(bin)
+}
+
+// binDir finds the directory holding initdb and postgres.
+func binDir() string {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(real)
+		}
+		return filepath.Dir(p)
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d
+		}
+	}
+	return ""
+}
+
+func version(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+// start runs initdb and postgres in a temporary directory. PostgreSQL
+// refuses to run as root, so as root the cluster runs as the postgres
+// (or nobody) user.
+func start(bin string) (string, error) {
+	root, err := os.MkdirTemp("", "gitpoli-pgtest-")
+	if err != nil {
+		return "", err
+	}
+	dataRoot = root
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		cred, err = unprivileged()
+		if err != nil {
+			return "", err
+		}
+		if err := os.Chown(root, int(cred.Uid), int(cred.Gid)); err != nil {
+			return "", err
+		}
+	}
+	data := filepath.Join(root, "data")
+	run := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		return cmd
+	}
+	var out bytes.Buffer
+	initdb := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+	initdb.Stdout, initdb.Stderr = &out, &out
+	if err := initdb.Run(); err != nil {
+		return "", fmt.Errorf("initdb: %v\n%s", err, out.String())
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	var logs bytes.Buffer
+	pg := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200")
+	pg.Stdout, pg.Stderr = &logs, &logs
+	// The cluster goes when the test binary goes, even if Stop is not
+	// reached (a panic, a timeout).
+	if pg.SysProcAttr == nil {
+		pg.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	pg.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	if err := pg.Start(); err != nil {
+		return "", fmt.Errorf("postgres: %w", err)
+	}
+	cluster = pg
+	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, u)
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return u, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("postgres did not accept connections: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func unprivileged() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, fmt.Errorf("running as root and no postgres or nobody user to run PostgreSQL as")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,138 @@
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dialect is where SQLite and PostgreSQL differ: placeholders, how times
+// are stored, how a delivery is claimed, and locks that only a database
+// shared by several processes needs.
+type dialect struct {
+	name string
+	// numbered placeholders ($1, $2, ...) instead of ?
+	numbered bool
+	// claim takes the next claimable delivery (args: lease, owner[, now]).
+	claim string
+	// renew extends a lease (args: lease, seq, attempts).
+	renew string
+	// tableExists counts tables of a name (arg: name).
+	tableExists string
+	// lockMigrations and unlockMigrations bracket migrations (empty: no
+	// lock needed).
+	lockMigrations, unlockMigrations string
+	// lockDeployDay serializes the daily deployment count of one
+	// environment across processes (empty: the write transaction does).
+	lockDeployDay string
+}
+
+// sqliteTime is a fixed-width UTC timestamp, so that text order is time
+// order.
+const sqliteTime = "2006-01-02T15:04:05.000000000Z"
+
+const claimedColumns = `RETURNING seq, delivery_id, event, payload, received_at, attempts`
+
+var sqliteDialect = &dialect{
+	name: "sqlite",
+	// The write transaction (BEGIN IMMEDIATE) makes the select and the
+	// update one step.
+	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = ?, claimed_by = ?
+		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < ?) ORDER BY seq LIMIT 1)
+		` + claimedColumns,
+	renew:       `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+}
+
+var postgresDialect = &dialect{
+	name:     "postgres",
+	numbered: true,
+	// SKIP LOCKED: replicas claiming at the same moment take different
+	// deliveries instead of queueing on one row. Leases run on the
+	// database's clock.
+	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = now() + make_interval(secs => ?), claimed_by = ?
+		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < now())
+			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+		` + claimedColumns,
+	renew:            `UPDATE deliveries SET lease_until = now() + make_interval(secs => ?) WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	tableExists:      `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
+	lockMigrations:   `SELECT pg_advisory_lock(7407287761)`,
+	unlockMigrations: `SELECT pg_advisory_unlock(7407287761)`,
+	// Held to the end of the transaction: a second replica deciding a
+	// deployment to the same environment waits, then counts the first's.
+	lockDeployDay: `SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ? || '/' || ?, 0))`,
+}
+
+// rebind turns ? placeholders into the dialect's.
+func (d *dialect) rebind(q string) string {
+	if !d.numbered || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// timeArg is t as the dialect stores it.
+func (d *dialect) timeArg(t time.Time) any {
+	if d.numbered {
+		return t.UTC()
+	}
+	return t.UTC().Format(sqliteTime)
+}
+
+// dayArg is t's UTC date as the dialect stores it.
+func (d *dialect) dayArg(t time.Time) any {
+	return t.UTC().Format("2006-01-02")
+}
+
+// dbTime scans a timestamp from either backend: SQLite returns text,
+// PostgreSQL a time.
+type dbTime struct{ time.Time }
+
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		t.Time = time.Time{}
+	case time.Time:
+		t.Time = v.UTC()
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	default:
+		return fmt.Errorf("timestamp: unexpected %T", src)
+	}
+	return nil
+}
+
+func (t *dbTime) parse(s string) error {
+	if s == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("timestamp %q: %w", s, err)
+	}
+	t.Time = v
+	return nil
+}
+
+func randomOwner() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
