@@ -46,10 +46,11 @@ type process struct {
 	addr string
 }
 
-func startProcess(t *testing.T, bin, addr, db, apiURL string) *process {
+func startProcess(t *testing.T, bin, addr, db, apiURL string, extra ...string) *process {
 	t.Helper()
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)})
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--policies", "../policies", "--config", "../.repol", "--schemas", "../schemas")
+	args := append([]string{"serve", "--addr", addr, "--db", db, "--policies", "../policies", "--config", "../.repol", "--schemas", "../schemas"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"GITPOLI_WEBHOOK_SECRET="+secret,
 		"GITHUB_APP_ID=42",
