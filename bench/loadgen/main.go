@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,7 @@ func main() {
 }
 
 func run() error {
-	target := flag.String("url", "", "endpoint to POST to (loopback only)")
+	target := flag.String("url", "", "endpoint to POST to (loopback only); several, comma-separated, share the workers round-robin")
 	bodyFile := flag.String("body", "", "file holding the request body")
 	n := flag.Int("n", 2000, "requests to send")
 	workers := flag.Int("c", 16, "concurrent workers")
@@ -57,14 +58,17 @@ func run() error {
 	secret := flag.String("secret", "", "webhook secret: sign each body and send webhook headers")
 	event := flag.String("event", "pull_request", "X-GitHub-Event for webhooks")
 	flag.Parse()
-	u, err := url.Parse(*target)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("-url %q is not a URL", *target)
-	}
-	// Traffic stays on this machine.
-	host, _, _ := net.SplitHostPort(u.Host)
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("-url must point at loopback, not %s", u.Host)
+	targets := strings.Split(*target, ",")
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("-url %q is not a URL", t)
+		}
+		// Traffic stays on this machine.
+		host, _, _ := net.SplitHostPort(u.Host)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("-url must point at loopback, not %s", u.Host)
+		}
 	}
 	body, err := os.ReadFile(*bodyFile)
 	if err != nil {
@@ -110,11 +114,12 @@ func run() error {
 	}()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range *workers {
+	for w := range *workers {
+		target := targets[w%len(targets)]
 		wg.Go(func() {
 			for i := range jobs {
 				next.Add(1)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *target, bytes.NewReader(body))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				if *token != "" {
 					req.Header.Set("Authorization", "Bearer "+*token)

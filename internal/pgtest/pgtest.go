@@ -34,8 +34,7 @@ var (
 	adminURL string
 	startErr error
 	skipMsg  string
-	cluster  *exec.Cmd
-	dataRoot string
+	cluster  *Cluster
 )
 
 // Main runs the tests and then stops the cluster that DSN started. Use it
@@ -48,16 +47,54 @@ func Main(m *testing.M) int {
 
 // Stop stops the private cluster, if one was started.
 func Stop() {
-	if cluster != nil && cluster.Process != nil {
-		cluster.Process.Signal(syscall.SIGQUIT) // immediate shutdown: the data is thrown away
-		cluster.Wait()
+	if cluster != nil {
+		cluster.Stop()
 		cluster = nil
 	}
-	if dataRoot != "" {
-		os.RemoveAll(dataRoot)
-		dataRoot = ""
+}
+
+// Cluster is a private PostgreSQL server in a temporary directory.
+type Cluster struct {
+	// URL is the postgres:// URL of its maintenance database.
+	URL  string
+	cmd  *exec.Cmd
+	root string
+}
+
+// Stop shuts the cluster down and removes its files.
+func (c *Cluster) Stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		c.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown: the data is thrown away
+		c.cmd.Wait()
+		c.cmd = nil
+	}
+	if c.root != "" {
+		os.RemoveAll(c.root)
+		c.root = ""
 	}
 }
+
+// CreateDatabase creates an empty database and returns its URL.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	return createDatabase(ctx, c.URL, name)
+}
+
+func createDatabase(ctx context.Context, admin, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Available reports whether a cluster can be started here.
+func Available() bool { return BinDir() != "" }
 
 // AdminURL returns the URL of the server's maintenance database, starting
 // a private cluster when needed (or skipping tb).
@@ -86,13 +123,9 @@ func DSN(tb testing.TB) string {
 	name := "gitpoli_test_" + hex.EncodeToString(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
+	dsn, err := createDatabase(ctx, admin, name)
 	if err != nil {
-		tb.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create database: %v", err)
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -102,9 +135,7 @@ func DSN(tb testing.TB) string {
 			conn.Close(ctx)
 		}
 	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
+	return dsn
 }
 
 func setup() {
@@ -112,16 +143,19 @@ func setup() {
 		adminURL = u
 		return
 	}
-	bin := binDir()
-	if bin == "" {
+	if !Available() {
 		skipMsg = "PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql); install it, or set GITPOLI_TEST_POSTGRES to a server's URL"
 		return
 	}
-	adminURL, startErr = start(bin)
+	cluster, startErr = StartCluster()
+	if startErr == nil {
+		adminURL = cluster.URL
+	}
 }
 
-// binDir finds the directory holding initdb and postgres.
-func binDir() string {
+// BinDir finds the directory holding initdb and postgres ("" when
+// PostgreSQL is not installed).
+func BinDir() string {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			return filepath.Dir(real)
@@ -143,16 +177,33 @@ func version(binDir string) int {
 	return n
 }
 
-// start runs initdb and postgres in a temporary directory. PostgreSQL
-// refuses to run as root, so as root the cluster runs as the postgres
-// (or nobody) user.
-func start(bin string) (string, error) {
+// StartCluster runs initdb and postgres in a temporary directory, on a
+// free loopback port. PostgreSQL refuses to run as root, so as root the
+// cluster runs as the postgres (or nobody) user. The server is tuned for
+// throwaway data (no fsync).
+func StartCluster() (*Cluster, error) {
+	bin := BinDir()
+	if bin == "" {
+		return nil, fmt.Errorf("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
+	}
 	root, err := os.MkdirTemp("", "gitpoli-pgtest-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	dataRoot = root
+	c := &Cluster{root: root}
+	u, err := c.start(bin)
+	if err != nil {
+		c.Stop()
+		return nil, err
+	}
+	c.URL = u
+	return c, nil
+}
+
+func (c *Cluster) start(bin string) (string, error) {
+	root := c.root
 	var cred *syscall.Credential
+	var err error
 	if os.Geteuid() == 0 {
 		cred, err = unprivileged()
 		if err != nil {
@@ -196,7 +247,7 @@ func start(bin string) (string, error) {
 	if err := pg.Start(); err != nil {
 		return "", fmt.Errorf("postgres: %w", err)
 	}
-	cluster = pg
+	c.cmd = pg
 	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -168,8 +168,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), s.dialect.unlockMigrations)
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// Created only when missing: a role without CREATE on the schema can
+	// run a database its owner migrated.
+	var exists int
+	if err := conn.QueryRowContext(ctx, s.dialect.tableExists, "schema_migrations").Scan(&exists); err != nil {
 		return fmt.Errorf("migrate %s: %w", s.name, err)
+	}
+	if exists == 0 {
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate %s: %w", s.name, err)
+		}
 	}
 	var current int
 	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -403,5 +404,79 @@ func TestParseRetention(t *testing.T) {
 func TestRedact(t *testing.T) {
 	if got := Redact("postgres://gitpoli:s3cret@db:5432/audit"); got != "postgres://gitpoli:xxxxx@db:5432/audit" {
 		t.Errorf("redact: %s", got)
+	}
+}
+
+// TestPostgresPrivileges: once the owner has created the tables, serve
+// runs as a role with only SELECT, INSERT, UPDATE and DELETE on them, and
+// backtest as a role with SELECT alone — the privileges README.md gives.
+func TestPostgresPrivileges(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	mustOpen(t, dsn).Close() // the owner migrates
+	owner := mustOpen(t, dsn)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	app, reader := "gitpoli_app_"+suffix, "gitpoli_reader_"+suffix
+	for _, q := range []string{
+		"CREATE ROLE " + app + " LOGIN",
+		"CREATE ROLE " + reader + " LOGIN",
+		"GRANT USAGE ON SCHEMA public TO " + app + ", " + reader,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON deliveries, decisions, schema_migrations TO " + app,
+		"GRANT SELECT ON decisions TO " + reader,
+	} {
+		if _, err := owner.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{"DROP OWNED BY " + app + ", " + reader, "DROP ROLE " + app, "DROP ROLE " + reader} {
+			owner.db.ExecContext(ctx, q)
+		}
+	})
+	as := func(role string) string {
+		u, _ := url.Parse(dsn)
+		u.User = url.User(role)
+		return u.String()
+	}
+	s := mustOpen(t, as(app))
+	if _, err := s.Enqueue(ctx, Delivery{ID: "d", Event: "ping", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Claim(ctx)
+	if err != nil || d == nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if err := s.Renew(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.BeginDeploy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.ApprovedToday(ctx, "o/r", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Insert(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "webhook", Repo: "o/r", Environment: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx, d, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Writable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Prune(ctx, 400*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReadOnly(ctx, as(reader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if page, err := r.Query(ctx, Filter{Limit: 5}); err != nil || len(page.Records) != 1 {
+		t.Errorf("reader: %d records, %v", len(page.Records), err)
 	}
 }
