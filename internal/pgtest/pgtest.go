@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -56,15 +57,16 @@ func Stop() {
 // Cluster is a private PostgreSQL server in a temporary directory.
 type Cluster struct {
 	// URL is the postgres:// URL of its maintenance database.
-	URL  string
-	cmd  *exec.Cmd
-	root string
+	URL   string
+	cmd   *exec.Cmd
+	stdin io.Closer
+	root  string
 }
 
 // Stop shuts the cluster down and removes its files.
 func (c *Cluster) Stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		c.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown: the data is thrown away
+	if c.cmd != nil {
+		c.stdin.Close() // the watchdog shell stops the server
 		c.cmd.Wait()
 		c.cmd = nil
 	}
@@ -214,8 +216,8 @@ func (c *Cluster) start(bin string) (string, error) {
 		}
 	}
 	data := filepath.Join(root, "data")
-	run := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(bin, name), args...)
+	run := func(path string, args ...string) *exec.Cmd {
+		cmd := exec.Command(path, args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "LC_ALL=C")
 		if cred != nil {
@@ -224,7 +226,7 @@ func (c *Cluster) start(bin string) (string, error) {
 		return cmd
 	}
 	var out bytes.Buffer
-	initdb := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+	initdb := run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
 	initdb.Stdout, initdb.Stderr = &out, &out
 	if err := initdb.Run(); err != nil {
 		return "", fmt.Errorf("initdb: %v\n%s", err, out.String())
@@ -234,20 +236,24 @@ func (c *Cluster) start(bin string) (string, error) {
 		return "", err
 	}
 	var logs bytes.Buffer
-	pg := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+	// A shell holds the server: it waits for its stdin, a pipe from this
+	// process, to close — at Stop, or when this process dies however it
+	// dies (SIGKILL, a test timeout) — then stops the server at once
+	// (SIGQUIT, immediate shutdown) and removes its data.
+	watchdog := `"$0" "$@" & pg=$!; read -r _; kill -QUIT $pg; wait $pg; rm -rf "$PGTEST_ROOT"`
+	pg := run("/bin/sh", "-c", watchdog, filepath.Join(bin, "postgres"), "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200")
+	pg.Env = append(pg.Env, "PGDATA="+data, "PGTEST_ROOT="+root)
 	pg.Stdout, pg.Stderr = &logs, &logs
-	// The cluster goes when the test binary goes, even if Stop is not
-	// reached (a panic, a timeout).
-	if pg.SysProcAttr == nil {
-		pg.SysProcAttr = &syscall.SysProcAttr{}
+	stdin, err := pg.StdinPipe()
+	if err != nil {
+		return "", err
 	}
-	pg.SysProcAttr.Pdeathsig = syscall.SIGQUIT
 	if err := pg.Start(); err != nil {
 		return "", fmt.Errorf("postgres: %w", err)
 	}
-	c.cmd = pg
+	c.cmd, c.stdin = pg, stdin
 	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
