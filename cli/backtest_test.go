@@ -3,16 +3,30 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gitpoli/gitpoli/internal/pgtest"
 	"github.com/gitpoli/gitpoli/serve/audit"
 )
 
 func TestBacktestCommand(t *testing.T) {
 	repo := copyRepo(t)
-	db := filepath.Join(repo, "audit.db")
+	testBacktestCommand(t, repo, filepath.Join(repo, "audit.db"), "audit.db")
+	if _, stderr, code := run(t, repo, "", "backtest", "--db", "missing.db"); code != 2 || !strings.Contains(stderr, "missing.db") {
+		t.Errorf("missing db: exit %d %s", code, stderr)
+	}
+}
+
+// TestBacktestCommandOnPostgres: the same, from a PostgreSQL audit log.
+func TestBacktestCommandOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	testBacktestCommand(t, copyRepo(t), dsn, dsn)
+}
+
+func testBacktestCommand(t *testing.T, repo, db, arg string) {
 	s, err := audit.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -29,16 +43,15 @@ func TestBacktestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	stdout, _, _ := run(t, repo, "", "backtest", "--db", "audit.db", "--disagree")
+	stdout, _, _ := run(t, repo, "", "backtest", "--db", arg, "--disagree")
 	if !strings.Contains(stdout, "a2  octo/other") || strings.Contains(stdout, "a1 ") || !strings.Contains(stdout, "1 decided again") {
 		t.Errorf("--disagree:\n%s", stdout)
 	}
-	stdout, stderr, code := run(t, repo, "", "backtest", "--db", "audit.db", "--repo", "octo/service", "--fail-on-flip")
+	stdout, stderr, code := run(t, repo, "", "backtest", "--db", arg, "--repo", "octo/service", "--fail-on-flip")
 	if code != 1 || !strings.Contains(stdout, "a1  octo/service  deploy production  allow→deny: [] → [approvals.insufficient]") ||
 		!strings.Contains(stdout, "1 decided again, 1 flipped, 0 skipped") {
 		t.Errorf("backtest: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if _, stderr, code := run(t, repo, "", "backtest", "--db", "missing.db"); code != 2 || !strings.Contains(stderr, "missing.db") {
-		t.Errorf("missing db: exit %d %s", code, stderr)
-	}
 }
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

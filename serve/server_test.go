@@ -16,8 +16,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -627,12 +629,55 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 		t.Errorf("limit 501: %d", code)
 	}
 	code, body = h.get("/health", "")
-	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) {
+	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) || !strings.Contains(string(body), `"backend":"`+testBackend+`"`) {
 		t.Errorf("health: %d %s", code, body)
 	}
+
 	code, body = h.get("/metrics", "")
 	if code != 200 || !strings.Contains(string(body), `gitpoli_decisions_total{decision="deny",policy="deploy",source="api"} 1`) {
 		t.Errorf("metrics: %d %s", code, body)
+	}
+
+	// Pages and filters: seven more decisions, walked three at a time.
+	for _, env := range []string{"staging", "staging", "production", "staging", "production", "staging", "staging"} {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/evaluate/deploy", strings.NewReader(strings.Replace(input, `"production"`, `"`+env+`"`, 1)))
+		req.Header.Set("Authorization", "Bearer audit-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var ids []string
+	for cursor, pages := "", 0; ; pages++ {
+		code, body := h.get("/audit?limit=3&cursor="+cursor, "audit-token")
+		var page audit.Page
+		if err := json.Unmarshal(body, &page); code != 200 || err != nil || pages > 3 {
+			t.Fatalf("page %d: %d %s", pages, code, body)
+		}
+		for _, r := range page.Records {
+			ids = append(ids, r.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(ids) != 8 || slices.Contains(ids[1:], ids[0]) {
+		t.Errorf("paged through %d records, want 8 distinct: %v", len(ids), ids)
+	}
+	code, body = h.get("/audit?environment=staging&limit=50&since="+url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339)), "audit-token")
+	json.Unmarshal(body, &page)
+	if code != 200 || len(page.Records) != 5 {
+		t.Errorf("staging in the last hour: %d records (%d), want 5", len(page.Records), code)
+	}
+	code, body = h.get("/audit?since="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), "audit-token")
+	json.Unmarshal(body, &page)
+	if code != 200 || len(page.Records) != 0 {
+		t.Errorf("since an hour from now: %d records (%d)", len(page.Records), code)
+	}
+	code, body = h.get("/audit/summary", "audit-token")
+	if code != 200 || !strings.Contains(string(body), `"by_environment":{"production":3,"staging":5}`) {
+		t.Errorf("summary: %d %s", code, body)
 	}
 }
 
