@@ -52,20 +52,35 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	if err != nil {
 		return err
 	}
-	report, err := e.Test(ctx, to)
-	if err != nil {
-		return compileError(err)
+	// The OPA tests and the fixture replays share nothing: they run side
+	// by side.
+	type testRun struct {
+		report workbench.TestReport
+		err    error
 	}
+	tests := make(chan testRun, 1)
+	go func() {
+		report, err := e.Test(ctx, to)
+		tests <- testRun{report, err}
+	}()
 	// Fixtures are checked too, unless --run picks tests by name.
 	var results []fixture.Result
+	var fixtureErr error
 	if opts.run == "" {
-		fixtures, err := opts.sources.loadFixtureDir(env)
-		if err != nil {
-			return err
+		var fixtures []*fixture.Fixture
+		if fixtures, fixtureErr = opts.sources.loadFixtureDir(env); fixtureErr == nil {
+			for _, f := range fixtures {
+				results = append(results, fixture.Run(ctx, e, f))
+			}
 		}
-		for _, f := range fixtures {
-			results = append(results, fixture.Run(ctx, e, f))
-		}
+	}
+	tr := <-tests
+	report := tr.report
+	if tr.err != nil {
+		return compileError(tr.err)
+	}
+	if fixtureErr != nil {
+		return fixtureErr
 	}
 	fixturesFailed := false
 	for _, r := range results {
