@@ -38,6 +38,9 @@ type result struct {
 	MaxMs      float64     `json:"max_ms"`
 	TargetRate float64     `json:"target_rate,omitempty"`
 	Statuses   map[int]int `json:"statuses"`
+	// E2E, in an -e2e run, is delivery → decision → answer at the fake
+	// GitHub API.
+	E2E *e2eResult `json:"end_to_end,omitempty"`
 }
 
 func main() {
@@ -57,6 +60,9 @@ func run() error {
 	token := flag.String("token", "", "bearer token")
 	secret := flag.String("secret", "", "webhook secret: sign each body and send webhook headers")
 	event := flag.String("event", "pull_request", "X-GitHub-Event for webhooks")
+	e2eFixture := flag.String("e2e", "", "a deployment_protection_rule fixture: send its delivery, each naming its own workflow run, and time each until its answer reaches the fake GitHub API")
+	githubAddr := flag.String("github", "127.0.0.1:18399", "where the fake GitHub API listens in an -e2e run (point GITHUB_API_URL here)")
+	wait := flag.Duration("wait", time.Minute, "in an -e2e run, how long to wait for the answers after the last delivery")
 	flag.Parse()
 	targets := strings.Split(*target, ",")
 	for _, t := range targets {
@@ -70,21 +76,42 @@ func run() error {
 			return fmt.Errorf("-url must point at loopback, not %s", u.Host)
 		}
 	}
-	body, err := os.ReadFile(*bodyFile)
-	if err != nil {
+	var body []byte
+	var e2e *e2eRun
+	var err error
+	if *e2eFixture != "" {
+		if *secret == "" {
+			return fmt.Errorf("-e2e needs -secret")
+		}
+		if e2e, err = newE2E(*e2eFixture, *githubAddr, *n); err != nil {
+			return err
+		}
+		*event = e2e.event
+	} else if body, err = os.ReadFile(*bodyFile); err != nil {
 		return err
 	}
-	sig := ""
-	if *secret != "" {
+	// Signatures are made before the clock starts.
+	sign := func(body []byte) string {
 		mac := hmac.New(sha256.New, []byte(*secret))
 		mac.Write(body)
-		sig = "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	}
+	var sigs []string
+	if *secret != "" {
+		if e2e != nil {
+			for _, b := range e2e.bodies {
+				sigs = append(sigs, sign(b))
+			}
+		} else {
+			sigs = []string{sign(body)}
+		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxDur)
 	defer cancel()
 
 	lat := make([]time.Duration, *n)
+	acked := make([]bool, *n)
 	var next, errs atomic.Int64
 	var mu sync.Mutex
 	statuses := map[int]int{}
@@ -119,17 +146,27 @@ func run() error {
 		wg.Go(func() {
 			for i := range jobs {
 				next.Add(1)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+				b, sig := body, ""
+				if e2e != nil {
+					b = e2e.bodies[i]
+				}
+				if len(sigs) > 0 {
+					sig = sigs[min(i, len(sigs)-1)]
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 				req.Header.Set("Content-Type", "application/json")
 				if *token != "" {
 					req.Header.Set("Authorization", "Bearer "+*token)
 				}
-				if sig != "" {
+				if *secret != "" {
 					req.Header.Set("X-GitHub-Event", *event)
 					req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("load-%d-%d", start.UnixNano(), i))
 					req.Header.Set("X-Hub-Signature-256", sig)
 				}
 				t0 := time.Now()
+				if e2e != nil {
+					e2e.sent[i] = t0
+				}
 				resp, err := client.Do(req)
 				lat[i] = time.Since(t0)
 				if err != nil {
@@ -145,6 +182,8 @@ func run() error {
 				mu.Unlock()
 				if resp.StatusCode >= 300 {
 					errs.Add(1)
+				} else {
+					acked[i] = true
 				}
 			}
 		})
@@ -160,7 +199,12 @@ func run() error {
 		}
 		return float64(ds[min(int(p*float64(len(ds))), len(ds)-1)].Microseconds()) / 1000
 	}
-	res := result{URL: *target, Requests: done, Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
+	var e2eRes *e2eResult
+	if e2e != nil {
+		e2e.wait(acked[:done], time.Now().Add(*wait))
+		e2eRes = e2e.result(acked[:done])
+	}
+	res := result{E2E: e2eRes, URL: *target, Requests: done, Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
 		PerSecond: float64(done) / elapsed.Seconds(), P50Ms: pct(.5), P90Ms: pct(.9), P99Ms: pct(.99), MaxMs: pct(1), TargetRate: *rate, Statuses: statuses}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
