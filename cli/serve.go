@@ -149,8 +149,11 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 			return cfg, usagef("--audit-retention: %v", err)
 		}
 		if retention < audit.MinRetention {
-			return cfg, usagef("--audit-retention %s is shorter than two days: the daily deployment limit counts today's decisions from the log", opts.retention)
+			return cfg, usagef("--audit-retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", opts.retention)
 		}
+	}
+	if opts.lease < time.Second {
+		return cfg, usagef("--lease %s: want at least 1s (it is renewed every third of it)", opts.lease)
 	}
 	var shadow *workbench.Sources
 	if opts.shadow != "" {

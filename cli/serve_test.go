@@ -16,7 +16,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		want string
 	}{
 		{"no secret", nil, nil, "GITPOLI_WEBHOOK_SECRET is not set"},
-		{"retention too short", secret, []string{"--audit-retention", "1d"}, "--audit-retention 1d is shorter than two days"},
+		{"retention too short", secret, []string{"--audit-retention", "1d"}, "--audit-retention 1d is shorter than 7 days"},
+		{"lease too short", secret, []string{"--lease", "10ms"}, "--lease 10ms: want at least 1s"},
 		{"retention unreadable", secret, []string{"--audit-retention", "a year"}, `retention "a year"`},
 		// The password never appears in the message.
 		{"database unreachable", map[string]string{"GITPOLI_WEBHOOK_SECRET": "s", "GITPOLI_DATABASE_URL": "postgres://gitpoli:hunter2@127.0.0.1:1/audit?connect_timeout=2"}, []string{"--addr", "127.0.0.1:0"},

@@ -144,7 +144,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		status, code = "degraded", http.StatusServiceUnavailable
 	}
 	body := map[string]any{"status": status, "policies_loaded": e != nil, "db_writable": dbErr == nil,
-		"db": map[string]any{"backend": s.store.Backend(), "name": s.store.Name(), "writable": dbErr == nil}}
+		"db": map[string]any{"backend": s.store.Backend(), "writable": dbErr == nil}}
 	if e != nil {
 		body["policy_hash"] = e.Hash()
 	}

@@ -95,8 +95,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	cfg.Lease = max(cfg.Lease, 30*time.Millisecond) // renewed every third of it
 	if cfg.Retention != 0 && cfg.Retention < audit.MinRetention {
-		return nil, fmt.Errorf("--audit-retention %s is shorter than %s: the daily deployment limit counts today's decisions from the log", cfg.Retention, audit.MinRetention)
+		return nil, fmt.Errorf("--audit-retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", cfg.Retention)
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 5 * time.Second

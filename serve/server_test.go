@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -55,8 +56,10 @@ type fakeGitHub struct {
 	posts     []post
 	posted    chan post
 	tokens    int
-	// fail answers the next n POSTs to a path suffix with 502.
-	fail map[string]int
+	// fail answers the next n POSTs to a path suffix with 502 (or
+	// failStatus).
+	fail       map[string]int
+	failStatus int
 	// tokenTTL is how long minted tokens last.
 	tokenTTL time.Duration
 }
@@ -99,8 +102,9 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		for suffix, n := range f.fail {
 			if n > 0 && strings.HasSuffix(r.URL.Path, suffix) {
 				f.fail[suffix] = n - 1
-				w.WriteHeader(http.StatusBadGateway)
-				fmt.Fprint(w, `{"message":"Server Error"}`)
+				status := cmp.Or(f.failStatus, http.StatusBadGateway)
+				w.WriteHeader(status)
+				fmt.Fprintf(w, `{"message":%q}`, http.StatusText(status))
 				return
 			}
 		}
@@ -905,6 +909,53 @@ func TestReclaimedDeliveryIsNotDecidedTwice(t *testing.T) {
 	}
 }
 
+// TestReanswerRefusedKeepsDecision: a worker died between GitHub taking
+// its approval and recording it; GitHub refuses the second answer, and
+// the approval stays recorded as an approval (it counts against the
+// daily limit, since GitHub has it).
+func TestReanswerRefusedKeepsDecision(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	h := startConfig(t, gh, "", func(c *Config) { c.Lease = 300 * time.Millisecond })
+	h.deliver("deployment_protection_rule", "refused-1", withInstallation(t, f.Payload), "")
+	gh.waitPost(t)
+	h.waitState("refused-1", "done")
+	gh.mu.Lock()
+	gh.fail["/deployment_protection_rule"], gh.failStatus = 1, http.StatusUnprocessableEntity
+	gh.mu.Unlock()
+	rewind(t, h, "refused-1", true)
+	h.waitState("refused-1", "done")
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "refused-1")
+	if len(recs) != 1 || recs[0].Decision != "allow" || !strings.Contains(string(recs[0].Detail), "422") {
+		t.Errorf("after GitHub refused the second answer: %+v", recs)
+	}
+}
+
+// TestAbandonedAfterRepeatedClaims: a delivery whose workers died five
+// times over is marked failed instead of being passed on for ever.
+func TestAbandonedAfterRepeatedClaims(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	db := newDB(t)
+	store, err := audit.Open(context.Background(), db, audit.Options{Lease: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Enqueue(context.Background(), audit.Delivery{ID: "doomed", Event: "deployment_protection_rule", Payload: withInstallation(t, f.Payload)}); err != nil {
+		t.Fatal(err)
+	}
+	for range maxClaims {
+		time.Sleep(5 * time.Millisecond)
+		if d, err := store.Claim(context.Background()); err != nil || d == nil {
+			t.Fatalf("claim: %v %v", d, err)
+		}
+	}
+	store.Close()
+	h := startConfig(t, gh, db, func(c *Config) { c.Lease = 300 * time.Millisecond })
+	h.waitState("doomed", "error")
+	if len(gh.posts) != 0 {
+		t.Errorf("an abandoned delivery was answered: %+v", gh.posts)
+	}
+}
+
 // TestOnPostgres runs the server's tests again on a PostgreSQL audit
 // database: the same behaviour on both backends.
 func TestOnPostgres(t *testing.T) {
@@ -922,6 +973,8 @@ func TestOnPostgres(t *testing.T) {
 		{"PullRequestWithoutRepoConfigGetsNoCheck", TestPullRequestWithoutRepoConfigGetsNoCheck},
 		{"CrashRecovery", TestCrashRecovery},
 		{"ReclaimedDeliveryIsNotDecidedTwice", TestReclaimedDeliveryIsNotDecidedTwice},
+		{"ReanswerRefusedKeepsDecision", TestReanswerRefusedKeepsDecision},
+		{"AbandonedAfterRepeatedClaims", TestAbandonedAfterRepeatedClaims},
 		{"GitHub5xxThenSuccess", TestGitHub5xxThenSuccess},
 		{"GitHubDownRecordsError", TestGitHubDownRecordsError},
 		{"AuditAndEvaluateAPI", TestAuditAndEvaluateAPI},

@@ -48,10 +48,27 @@ func (s *Server) work(ctx context.Context) {
 // process decides one delivery and answers GitHub. Errors from GitHub are
 // recorded with the decision, which then rejects (fail closed).
 func (s *Server) process(ctx context.Context, d *audit.Delivery) {
+	log := s.log.With(keyDelivery, d.ID, keyEvent, d.Event)
+	// Finishing gets its own time: a delivery that ran out of time
+	// deciding is still marked failed, not left to be claimed again.
+	finish := func(msg string) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ferr := s.store.Finish(fctx, d, msg); ferr != nil {
+			log.Error("finish failed", "error", ferr.Error())
+		}
+	}
+	if d.Attempts > maxClaims {
+		// Every worker that took it died or hung: stop passing it on.
+		s.metrics.deliveries.WithLabelValues(d.Event, "failed").Inc()
+		msg := fmt.Sprintf("abandoned after %d claims that did not finish", d.Attempts-1)
+		log.Error("delivery failed", "error", msg)
+		finish(msg)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	log := s.log.With(keyDelivery, d.ID, keyEvent, d.Event)
-	stopRenew := s.keepLease(ctx, d, log)
+	ctx, stopRenew := s.keepLease(ctx, d, log)
 	err := s.safeDecide(ctx, d, log)
 	stopRenew()
 	// Calls to GitHub were already retried with backoff; a delivery that
@@ -65,33 +82,49 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 	} else {
 		s.metrics.deliveries.WithLabelValues(d.Event, "processed").Inc()
 	}
-	if ferr := s.store.Finish(ctx, d, msg); ferr != nil {
-		log.Error("finish failed", "error", ferr.Error())
-	}
+	finish(msg)
 }
+
+// maxClaims bounds how often a delivery is claimed again after its
+// worker died or hung.
+const maxClaims = 5
 
 // keepLease renews the claim on d while it is worked on, so that no other
 // worker or replica takes it over; a worker that dies stops renewing and
-// the delivery goes to another once the lease runs out.
-func (s *Server) keepLease(ctx context.Context, d *audit.Delivery, log logger) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+// the delivery goes to another once the lease runs out. When the claim is
+// lost (or cannot be renewed for a whole lease) the returned context is
+// cancelled: this worker stops, since another may be deciding d.
+func (s *Server) keepLease(ctx context.Context, d *audit.Delivery, log logger) (context.Context, func()) {
+	work, lost := context.WithCancelCause(ctx)
+	renewCtx, stopRenew := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(s.cfg.Lease / 3)
 		defer t.Stop()
+		renewed := time.Now()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-renewCtx.Done():
 				return
 			case <-t.C:
-				if err := s.store.Renew(ctx, d); err != nil && ctx.Err() == nil {
+				err := s.store.Renew(renewCtx, d)
+				switch {
+				case err == nil:
+					renewed = time.Now()
+				case renewCtx.Err() != nil:
+					return
+				case errors.Is(err, audit.ErrLeaseLost) || time.Since(renewed) >= s.cfg.Lease:
+					log.Error("lost the claim on the delivery; stopping", "error", err.Error())
+					lost(err)
+					return
+				default:
 					log.Error("lease renewal failed", "error", err.Error())
 				}
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	return work, func() { stopRenew(); <-done; lost(nil) }
 }
 
 // earlier returns the decision an earlier claim of d already recorded for
@@ -236,7 +269,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		env = *subj.Environment
 	}
 	s.deployMu.Lock()
-	gate, err := s.store.BeginDeploy(ctx)
+	gate, err := s.store.BeginDeploy(ctx, d)
 	if err != nil {
 		s.deployMu.Unlock()
 		return err
@@ -284,6 +317,15 @@ func (s *Server) answerAgain(ctx context.Context, prior *audit.Record, subj work
 	}
 	log.Info("answering with the decision recorded before a restart", keyRepo, prior.Repo, keyDecision, prior.Decision, "audit_id", prior.ID)
 	answer, answerErr := s.answerDeployment(ctx, client, subj, o, prior.ID)
+	if status, _ := answer["status"].(int); answerErr != nil && status >= 400 && status < 500 {
+		// GitHub refuses the answer: the first one reached it before the
+		// restart. The recorded decision stands as it was told.
+		log.Info("GitHub already has the answer given before the restart", keyRepo, prior.Repo, "status", status)
+		if err := s.store.Annotate(ctx, prior.ID, "", detail(configSource, answer, nil)); err != nil {
+			log.Error("record answer failed", "error", err.Error())
+		}
+		return nil
+	}
 	if answerErr != nil {
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}

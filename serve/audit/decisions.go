@@ -120,23 +120,59 @@ func (s *Store) insert(ctx context.Context, db execer, r *Record) error {
 type DeployGate struct {
 	tx *sql.Tx
 	s  *Store
+	// at is the decision's time, read once: the day counted is the day
+	// recorded.
+	at time.Time
 }
 
-// BeginDeploy starts a deployment decision: the write lock is held until
-// Commit or Rollback.
-func (s *Store) BeginDeploy(ctx context.Context) (*DeployGate, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// BeginDeploy starts a deployment decision for the claimed delivery d
+// (nil for a decision that is not a delivery's): the write lock is held
+// until Commit or Rollback. It fails with ErrLeaseLost when the claim on d
+// is no longer the caller's, and while the gate is open no other worker
+// can claim d — so a worker whose lease ran out can never decide a
+// delivery that another has taken over.
+func (s *Store) BeginDeploy(ctx context.Context, d *Delivery) (*DeployGate, error) {
+	var opts *sql.TxOptions
+	if s.dialect.lockDeployDay != "" {
+		// The count must see the deployments committed while this
+		// transaction waited for the environment's lock: a snapshot per
+		// statement, whatever the database's default isolation.
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("begin deployment decision: %w", err)
 	}
-	return &DeployGate{tx: tx, s: s}, nil
+	g := &DeployGate{tx: tx, s: s, at: s.now().UTC()}
+	if s.dialect.clock != "" {
+		// One clock for every replica: the database's.
+		var at dbTime
+		if err := tx.QueryRowContext(ctx, s.dialect.clock).Scan(&at); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("begin deployment decision: %w", err)
+		}
+		g.at = at.Time
+	}
+	if d != nil {
+		var one int
+		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT 1 FROM deliveries WHERE seq = ? AND attempts = ? AND state = 'working'`+s.dialect.forUpdate),
+			d.Seq, d.Attempts).Scan(&one)
+		if err != nil {
+			tx.Rollback()
+			if errors.Is(err, sql.ErrNoRows) {
+				err = ErrLeaseLost
+			}
+			return nil, fmt.Errorf("decide delivery %s: %w", d.ID, err)
+		}
+	}
+	return g, nil
 }
 
 // ApprovedToday counts the deployments to repo's environment approved on
 // the current UTC day. Until the gate ends, no other process counts
 // them: on PostgreSQL it holds a lock on that environment's day.
 func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string) (int, error) {
-	d, day := g.s.dialect, g.s.dialect.dayArg(g.s.now())
+	d, day := g.s.dialect, g.s.dialect.dayArg(g.at)
 	if d.lockDeployDay != "" {
 		if _, err := g.tx.ExecContext(ctx, d.rebind(d.lockDeployDay), repo, environment, day); err != nil {
 			return 0, fmt.Errorf("lock deployments of %s/%s: %w", repo, environment, err)
@@ -153,8 +189,14 @@ func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string
 	return n, nil
 }
 
-// Insert records the decision within the gate's transaction.
-func (g *DeployGate) Insert(ctx context.Context, r *Record) error { return g.s.insert(ctx, g.tx, r) }
+// Insert records the decision within the gate's transaction, at the
+// gate's time.
+func (g *DeployGate) Insert(ctx context.Context, r *Record) error {
+	if r.Time.IsZero() {
+		r.Time = g.at
+	}
+	return g.s.insert(ctx, g.tx, r)
+}
 
 // Commit ends the gate, keeping what it recorded.
 func (g *DeployGate) Commit() error { return g.tx.Commit() }

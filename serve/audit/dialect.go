@@ -28,6 +28,11 @@ type dialect struct {
 	// lockDeployDay serializes the daily deployment count of one
 	// environment across processes (empty: the write transaction does).
 	lockDeployDay string
+	// forUpdate locks the rows a select reads (empty: the write
+	// transaction does).
+	forUpdate string
+	// clock reads the database's time (empty: the process's clock).
+	clock string
 }
 
 // sqliteTime is a fixed-width UTC timestamp, so that text order is time
@@ -64,6 +69,8 @@ var postgresDialect = &dialect{
 	// Held to the end of the transaction: a second replica deciding a
 	// deployment to the same environment waits, then counts the first's.
 	lockDeployDay: `SELECT pg_advisory_xact_lock(hashtextextended(? || '/' || ? || '/' || ?, 0))`,
+	forUpdate:     ` FOR UPDATE`,
+	clock:         `SELECT now()`,
 }
 
 // rebind turns ? placeholders into the dialect's.

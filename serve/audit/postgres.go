@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,17 +48,23 @@ func openPostgres(ctx context.Context, dsn string, readOnly bool) (*Store, error
 	return &Store{db: db, dialect: postgresDialect, now: time.Now, name: name, closeDB: closeDB}, nil
 }
 
-// Redact returns dsn without its password, for logs and messages.
+// Redact returns dsn without its passwords, for logs and messages.
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "postgres://(unparsable URL)"
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 		}
-		return dsn
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
 	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 )
 
-// MinRetention is the shortest retention Prune accepts: the daily
-// deployment limit counts today's approvals from the log, so a shorter
-// one would forget approvals the limit still needs.
-const MinRetention = 48 * time.Hour
+// MinRetention is the shortest retention Prune accepts. The daily
+// deployment limit counts today's approvals from the log, and GitHub lets
+// a delivery be redelivered for days: a shorter retention would forget
+// approvals the limit still counts, or delivery ids that must not be
+// acted on again.
+const MinRetention = 7 * 24 * time.Hour
 
 // pruneBatch bounds one delete, so that pruning a large backlog never
 // holds a write lock for long.
@@ -22,7 +24,7 @@ const pruneBatch = 1000
 // on between batches. It returns how many of each it deleted.
 func (s *Store) Prune(ctx context.Context, retention time.Duration) (decisions, deliveries int, err error) {
 	if retention < MinRetention {
-		return 0, 0, fmt.Errorf("audit retention %s is shorter than %s: the daily deployment limit needs today's decisions", retention, MinRetention)
+		return 0, 0, fmt.Errorf("audit retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", retention)
 	}
 	before := s.dialect.timeArg(s.now().Add(-retention))
 	for _, t := range []struct {

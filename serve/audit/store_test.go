@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ func testDeployGateSerializes(t *testing.T, dsn string) {
 	for i := range 20 {
 		s := replicas[i%2]
 		wg.Go(func() {
-			g, err := s.BeginDeploy(ctx)
+			g, err := s.BeginDeploy(ctx, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -290,6 +291,12 @@ func testLeases(t *testing.T, dsn string) {
 	if d, _ := b.Claim(ctx); d != nil {
 		t.Fatalf("b claimed %s, whose lease a renews", d.ID)
 	}
+	if g, err := a.BeginDeploy(ctx, held); !errors.Is(err, ErrLeaseLost) {
+		if g != nil {
+			g.Rollback()
+		}
+		t.Errorf("a began deciding a delivery b holds: %v", err)
+	}
 	if err := a.Finish(ctx, held, ""); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("a finished a delivery b holds: %v", err)
 	}
@@ -402,9 +409,28 @@ func TestParseRetention(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	if got := Redact("postgres://gitpoli:s3cret@db:5432/audit"); got != "postgres://gitpoli:xxxxx@db:5432/audit" {
-		t.Errorf("redact: %s", got)
+	for in, want := range map[string]string{
+		"postgres://gitpoli:s3cret@db:5432/audit":                                    "postgres://gitpoli:xxxxx@db:5432/audit",
+		"postgres://gitpoli@db/audit?password=s3cret&sslmode=verify-full":            "postgres://gitpoli@db/audit?password=xxxxx&sslmode=verify-full",
+		"postgresql://db/audit?sslpassword=s3cret&sslkey=%2Fk.pem&connect_timeout=5": "postgresql://db/audit?connect_timeout=5&sslkey=%2Fk.pem&sslpassword=xxxxx",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%s) = %s, want %s", in, got, want)
+		}
 	}
+}
+
+// TestDeployGateUnderRepeatableRead: a database whose default isolation
+// is REPEATABLE READ still never lets the daily limit be passed (the gate
+// asks for READ COMMITTED).
+func TestDeployGateUnderRepeatableRead(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u, _ := url.Parse(dsn)
+	owner := mustOpen(t, dsn)
+	if _, err := owner.db.Exec(`ALTER DATABASE ` + strings.TrimPrefix(u.Path, "/") + ` SET default_transaction_isolation = 'repeatable read'`); err != nil {
+		t.Fatal(err)
+	}
+	testDeployGateSerializes(t, dsn)
 }
 
 // TestPostgresPrivileges: once the owner has created the tables, serve
@@ -449,7 +475,7 @@ func TestPostgresPrivileges(t *testing.T) {
 	if err := s.Renew(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.BeginDeploy(ctx)
+	g, err := s.BeginDeploy(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
