@@ -341,6 +341,10 @@ func (s *Server) recordAnswer(ctx context.Context, rec audit.Record, configSourc
 	if answerErr != nil {
 		decision = "error"
 	}
+	// Recorded even when the answer ran out of time: an approval GitHub
+	// never got must not count against the daily limit.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := s.store.Annotate(ctx, rec.ID, decision, detail(configSource, answer, answerErr)); err != nil {
 		s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
 	}
