@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitpoli/gitpoli/backtest"
 
+	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/tui"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
@@ -70,6 +71,9 @@ With --db, S lists the newest decisions the shadow policies of gitpoli serve
 			return backtest.ShadowChanges(ctx, store, shadowRows)
 		}
 		opts.ShadowSource = *db
+		if audit.IsPostgres(*db) {
+			opts.ShadowSource = store.Name() // without its password
+		}
 	}
 	if !env.Terminal || *format == "json" {
 		return runSummary(ctx, ws, *format, env)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitpoli/gitpoli/internal/pgtest"
 	"github.com/gitpoli/gitpoli/serve/audit"
 )
 
@@ -39,7 +40,20 @@ func (b *screenBuffer) String() string {
 // shadow disagreement to be drawn.
 func TestWorkbenchShadow(t *testing.T) {
 	dir := copyRepo(t)
-	db := filepath.Join(dir, "gitpoli.db")
+	testWorkbenchShadow(t, dir, filepath.Join(dir, "gitpoli.db"), "gitpoli.db")
+}
+
+// TestWorkbenchShadowOnPostgres: the same from a PostgreSQL audit log,
+// whose URL's password never reaches the screen.
+func TestWorkbenchShadowOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t) + "&password=not-on-screen"
+	out := testWorkbenchShadow(t, copyRepo(t), dsn, dsn)
+	if strings.Contains(out, "not-on-screen") {
+		t.Errorf("the database password was drawn:\n%s", out)
+	}
+}
+
+func testWorkbenchShadow(t *testing.T, dir, db, arg string) string {
 	s, err := audit.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +70,7 @@ func TestWorkbenchShadow(t *testing.T) {
 	var out screenBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(context.Background(), []string{"workbench", "--db", "gitpoli.db"}, Env{
+		done <- Run(context.Background(), []string{"workbench", "--db", arg}, Env{
 			Getenv: func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] },
 			Stdin:  in, Stdout: &out, Stderr: io.Discard, Dir: dir, Terminal: true,
 			Defaults: os.DirFS(".."),
@@ -85,6 +99,7 @@ func TestWorkbenchShadow(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the workbench did not quit on q")
 	}
+	return out.String()
 }
 
 func TestWorkbenchBadDB(t *testing.T) {

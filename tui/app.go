@@ -598,7 +598,7 @@ func (m *Model) diffAgainst(ref string) tea.Cmd {
 // shadow policies decided.
 func (m *Model) shadow() tea.Cmd {
 	if m.opts.Shadow == nil {
-		m.flash = "start the workbench with --db FILE (an audit database of gitpoli serve) to read shadow disagreements"
+		m.flash = "start the workbench with --db FILE or --db postgres://... (the audit database of gitpoli serve) to read shadow disagreements"
 		return nil
 	}
 	read, ref := m.opts.Shadow, "the shadow policies in "+m.opts.ShadowSource
