@@ -62,6 +62,10 @@ type fakeGitHub struct {
 	failStatus int
 	// tokenTTL is how long minted tokens last.
 	tokenTTL time.Duration
+	// hold, when set, keeps GETs whose path contains it waiting until
+	// release is closed (or the request is given up).
+	hold    string
+	release chan struct{}
 }
 
 type post struct {
@@ -81,6 +85,16 @@ func newFakeGitHubB(t testing.TB) *fakeGitHub {
 }
 
 func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	hold, release := f.hold, f.release
+	f.mu.Unlock()
+	if hold != "" && r.Method == http.MethodGet && strings.Contains(r.URL.Path, hold) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -909,6 +923,42 @@ func TestReclaimedDeliveryIsNotDecidedTwice(t *testing.T) {
 	}
 }
 
+// TestLostClaimStopsTheWorker: while a worker waits on GitHub, another
+// replica takes its delivery over. The worker notices at its next lease
+// renewal and stops: it neither posts a check run nor records a decision
+// when GitHub answers.
+func TestLostClaimStopsTheWorker(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
+	release := make(chan struct{})
+	gh.hold, gh.release = "/repos/", release
+	h := startConfig(t, gh, "", func(c *Config) { c.Lease = 300 * time.Millisecond })
+	h.deliver("pull_request", "taken-over", withInstallation(t, f.Payload), "")
+	h.waitState("taken-over", "working")
+
+	driver, takeOver := "sqlite", `UPDATE deliveries SET attempts = attempts + 1, lease_until = '9999-12-31T00:00:00.000000000Z' WHERE delivery_id = ?`
+	if audit.IsPostgres(h.db) {
+		driver, takeOver = "pgx", `UPDATE deliveries SET attempts = attempts + 1, lease_until = now() + interval '1 day' WHERE delivery_id = $1`
+	}
+	db, err := sql.Open(driver, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(takeOver, "taken-over"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // more than a renewal
+	close(release)
+	time.Sleep(500 * time.Millisecond)
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "taken-over")
+	gh.mu.Lock()
+	posts := len(gh.posts)
+	gh.mu.Unlock()
+	if posts != 0 || len(recs) != 0 {
+		t.Errorf("the worker that lost its claim went on: %d posts, %d decisions", posts, len(recs))
+	}
+}
+
 // TestReanswerRefusedKeepsDecision: a worker died between GitHub taking
 // its approval and recording it; GitHub refuses the second answer, and
 // the approval stays recorded as an approval (it counts against the
@@ -975,6 +1025,7 @@ func TestOnPostgres(t *testing.T) {
 		{"ReclaimedDeliveryIsNotDecidedTwice", TestReclaimedDeliveryIsNotDecidedTwice},
 		{"ReanswerRefusedKeepsDecision", TestReanswerRefusedKeepsDecision},
 		{"AbandonedAfterRepeatedClaims", TestAbandonedAfterRepeatedClaims},
+		{"LostClaimStopsTheWorker", TestLostClaimStopsTheWorker},
 		{"GitHub5xxThenSuccess", TestGitHub5xxThenSuccess},
 		{"GitHubDownRecordsError", TestGitHubDownRecordsError},
 		{"AuditAndEvaluateAPI", TestAuditAndEvaluateAPI},
