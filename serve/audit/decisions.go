@@ -57,7 +57,7 @@ var ErrNotFound = errors.New("no such record")
 // Insert stores a decision and returns its id. Time and ID are set when
 // zero.
 func (s *Store) Insert(ctx context.Context, r *Record) error {
-	return s.insert(ctx, s.db, r)
+	return s.insert(ctx, nil, r)
 }
 
 // InsertBatched stores a decision like Insert, committing it together
@@ -68,11 +68,14 @@ func (s *Store) InsertBatched(ctx context.Context, r *Record) error {
 	return s.groupWrite(ctx, func(tx *sql.Tx) error { return s.insert(ctx, tx, r) })
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+const insertDecision = `
+		INSERT INTO decisions (id, time, day, delivery_id, repo, policy, decision, violations, actor, source,
+			event, environment, ref, sha, input, input_hash, policy_hash, detail,
+			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-func (s *Store) insert(ctx context.Context, db execer, r *Record) error {
+// insert records r, within tx when it is not nil.
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *Record) error {
 	if r.ID == "" {
 		r.ID = uuid.NewString()
 	}
@@ -99,15 +102,16 @@ func (s *Store) insert(ctx context.Context, db execer, r *Record) error {
 			sh.Violations = json.RawMessage("[]")
 		}
 	}
-	_, err := db.ExecContext(ctx, s.dialect.rebind(`
-		INSERT INTO decisions (id, time, day, delivery_id, repo, policy, decision, violations, actor, source,
-			event, environment, ref, sha, input, input_hash, policy_hash, detail,
-			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.ID, s.dialect.timeArg(r.Time), s.dialect.dayArg(r.Time), r.DeliveryID, r.Repo,
+	args := []any{r.ID, s.dialect.timeArg(r.Time), s.dialect.dayArg(r.Time), r.DeliveryID, r.Repo,
 		r.Policy, r.Decision, string(r.Violations), r.Actor, r.Source, r.Event, r.Environment, r.Ref, r.SHA,
 		string(r.Input), r.InputHash, r.PolicyHash, string(r.Detail),
-		sh.Decision, string(sh.Violations), sh.PolicyHash, sh.Disagree)
+		sh.Decision, string(sh.Violations), sh.PolicyHash, sh.Disagree}
+	var err error
+	if tx != nil {
+		_, err = s.txExec(ctx, tx, insertDecision, args...)
+	} else {
+		_, err = s.exec(ctx, insertDecision, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}

@@ -43,6 +43,9 @@ type Store struct {
 	owner   string
 	name    string // the database, for messages (no password)
 	closeDB func() error
+	// stmts holds each query prepared once (by its text): preparing a
+	// statement for every use costs SQLite about as much as running it.
+	stmts sync.Map
 
 	batchOnce sync.Once
 	batch     chan batchItem
@@ -84,6 +87,14 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.closeDB()
 		return nil, err
+	}
+	// The statements written inside transactions, prepared now (see
+	// txExec).
+	for _, q := range []string{enqueueDelivery, insertDecision} {
+		if _, err := s.prepared(ctx, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open audit db %s: %w", s.name, err)
+		}
 	}
 	if s.dialect == sqliteDialect {
 		// One process owns a SQLite file: what it was working on when it
@@ -134,23 +145,69 @@ func (s *Store) Close() error {
 			close(s.batch)
 			<-s.batchDone
 		}
+		s.stmts.Range(func(_, st any) bool {
+			st.(*sql.Stmt).Close()
+			return true
+		})
 		s.closeErr = s.closeDB()
 	})
 	return s.closeErr
 }
 
-// exec, query and queryRow write queries with ? placeholders, whatever
-// the backend.
+// exec, query and queryRow run queries written with ? placeholders,
+// whatever the backend, as statements prepared once.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.dialect.rebind(q), args...)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...) // carries the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// txExec runs q in tx, as a statement prepared once when Open prepared
+// it. It never prepares one itself: that would take a second connection
+// from the pool while tx holds one, and transactions waiting on a lock
+// (the deployment gate) could hold every connection.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts.Load(q); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.dialect.rebind(q), args...)
+}
+
+// enqueueDelivery stores a received delivery once.
+const enqueueDelivery = `INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`
+
+// prepared returns q (with ? placeholders) prepared on the database.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.dialect.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // migrate applies the backend's embedded NNNN_name.sql files above the
@@ -243,9 +300,7 @@ var ErrLeaseLost = errors.New("the delivery's lease ran out and another worker c
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 	var fresh bool
 	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.dialect.rebind(
-			`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`),
-			d.ID, d.Event, d.Payload, s.dialect.timeArg(s.now()))
+		res, err := s.txExec(ctx, tx, enqueueDelivery, d.ID, d.Event, d.Payload, s.dialect.timeArg(s.now()))
 		if err != nil {
 			return err
 		}
