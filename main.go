@@ -8,6 +8,7 @@ import (
 	"embed"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/term"
@@ -23,7 +24,18 @@ import (
 //go:embed policies schemas .repol fixtures
 var defaults embed.FS
 
+// oneShot are the commands that run once and exit.
+var oneShot = map[string]bool{"check": true, "test": true, "eval": true, "replay": true, "diff": true,
+	"backtest": true, "ci": true, "build": true}
+
 func main() {
+	if len(os.Args) > 1 && oneShot[os.Args[1]] && os.Getenv("GOGC") == "" {
+		// A command that runs once and exits allocates mostly what it
+		// keeps until it exits: collecting a quarter as often costs a few
+		// MB and saves a fifth of `gitpoli test`'s time (0.18 s → 0.14 s).
+		// serve and the workbench run for long and keep Go's default.
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Run(ctx, os.Args[1:], cli.Env{
 		Getenv:   os.Getenv,
