@@ -77,9 +77,9 @@ func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions
 	if err != nil {
 		return err
 	}
-	results := make([]fixture.Result, 0, len(fixtures))
-	for _, f := range fixtures {
-		results = append(results, fixture.Run(ctx, e, f))
+	results, err := fixture.RunAll(ctx, e, fixtures)
+	if err != nil {
+		return err
 	}
 	if *opts.format == "json" {
 		if err := writeJSON(env.Stdout, results); err != nil {

@@ -48,12 +48,26 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 		}
 		to.Run = re
 	}
+	// Fixtures are checked too, unless --run picks tests by name. They are
+	// read while the engine is built, and replayed beside the OPA tests:
+	// the three share nothing.
+	type loaded struct {
+		fixtures []*fixture.Fixture
+		err      error
+	}
+	fixturesLoaded := make(chan loaded, 1)
+	if opts.run == "" {
+		go func() {
+			fixtures, err := opts.sources.loadFixtureDir(env)
+			fixturesLoaded <- loaded{fixtures, err}
+		}()
+	} else {
+		fixturesLoaded <- loaded{}
+	}
 	e, err := opts.sources.engine(ctx, env)
 	if err != nil {
 		return err
 	}
-	// The OPA tests and the fixture replays share nothing: they run side
-	// by side.
 	type testRun struct {
 		report workbench.TestReport
 		err    error
@@ -63,16 +77,11 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 		report, err := e.Test(ctx, to)
 		tests <- testRun{report, err}
 	}()
-	// Fixtures are checked too, unless --run picks tests by name.
 	var results []fixture.Result
-	var fixtureErr error
-	if opts.run == "" {
-		var fixtures []*fixture.Fixture
-		if fixtures, fixtureErr = opts.sources.loadFixtureDir(env); fixtureErr == nil {
-			for _, f := range fixtures {
-				results = append(results, fixture.Run(ctx, e, f))
-			}
-		}
+	fl := <-fixturesLoaded
+	fixtureErr := fl.err
+	if fixtureErr == nil && fl.fixtures != nil {
+		results, fixtureErr = fixture.RunAll(ctx, e, fl.fixtures)
 	}
 	tr := <-tests
 	report := tr.report

@@ -258,12 +258,11 @@ func (s *Session) RunProgressive(ctx context.Context, early func(*Snapshot)) (*S
 	} else {
 		snap.Engine = e
 		snap.Problems = append(snap.Problems, e.Config().Problems()...)
-		for _, f := range fixtures {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			snap.Fixtures = append(snap.Fixtures, fixture.Run(ctx, e, f))
+		results, err := fixture.RunAll(ctx, e, fixtures)
+		if err != nil {
+			return nil, err
 		}
+		snap.Fixtures = append(snap.Fixtures, results...)
 		if tests != nil && early != nil {
 			partial := *snap
 			partial.Tests, partial.TestsPending = s.tests, true
