@@ -48,9 +48,23 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 		}
 		to.Run = re
 	}
-	// Fixtures are checked too, unless --run picks tests by name. They are
-	// read while the engine is built, and replayed beside the OPA tests:
-	// the three share nothing.
+	src, err := opts.sources.resolve(env)
+	if err != nil {
+		return err
+	}
+	// The OPA tests compile the policies themselves; the fixtures are read
+	// while the engine is built, then replayed with it: the three share
+	// nothing, so they run side by side. Fixtures are checked unless --run
+	// picks tests by name.
+	type testRun struct {
+		report workbench.TestReport
+		err    error
+	}
+	tests := make(chan testRun, 1)
+	go func() {
+		report, err := workbench.TestDir(ctx, src.Policies, to)
+		tests <- testRun{report, err}
+	}()
 	type loaded struct {
 		fixtures []*fixture.Fixture
 		err      error
@@ -64,19 +78,10 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	} else {
 		fixturesLoaded <- loaded{}
 	}
-	e, err := opts.sources.engine(ctx, env)
+	e, err := workbench.New(ctx, src)
 	if err != nil {
-		return err
+		return compileError(err)
 	}
-	type testRun struct {
-		report workbench.TestReport
-		err    error
-	}
-	tests := make(chan testRun, 1)
-	go func() {
-		report, err := e.Test(ctx, to)
-		tests <- testRun{report, err}
-	}()
 	var results []fixture.Result
 	fl := <-fixturesLoaded
 	fixtureErr := fl.err
