@@ -52,6 +52,8 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx) // the side runs stop if New fails
+	defer cancel()
 	// The OPA tests compile the policies themselves; the fixtures are read
 	// while the engine is built, then replayed with it: the three share
 	// nothing, so they run side by side. Fixtures are checked unless --run

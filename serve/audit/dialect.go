@@ -33,6 +33,8 @@ type dialect struct {
 	forUpdate string
 	// clock reads the database's time (empty: the process's clock).
 	clock string
+	// prepare keeps statements prepared (see Store.stmts).
+	prepare bool
 }
 
 // sqliteTime is a fixed-width UTC timestamp, so that text order is time
@@ -50,6 +52,7 @@ var sqliteDialect = &dialect{
 		` + claimedColumns,
 	renew:       `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
 	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+	prepare:     true,
 }
 
 var postgresDialect = &dialect{

@@ -43,8 +43,11 @@ type Store struct {
 	owner   string
 	name    string // the database, for messages (no password)
 	closeDB func() error
-	// stmts holds each query prepared once (by its text): preparing a
-	// statement for every use costs SQLite about as much as running it.
+	// stmts holds each query prepared once (by its text), on SQLite:
+	// preparing a statement for every use costs SQLite about as much as
+	// running it. pgx keeps its own statement cache on each pooled
+	// connection; a database/sql statement there would be prepared and
+	// deallocated around every use (the pool keeps no idle wrappers).
 	stmts sync.Map
 
 	batchOnce sync.Once
@@ -91,6 +94,9 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 	// The statements written inside transactions, prepared now (see
 	// txExec).
 	for _, q := range []string{enqueueDelivery, insertDecision} {
+		if !s.dialect.prepare {
+			break
+		}
 		if _, err := s.prepared(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open audit db %s: %w", s.name, err)
@@ -155,8 +161,11 @@ func (s *Store) Close() error {
 }
 
 // exec, query and queryRow run queries written with ? placeholders,
-// whatever the backend, as statements prepared once.
+// whatever the backend, as statements prepared once where that pays.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if !s.dialect.prepare {
+		return s.db.ExecContext(ctx, s.dialect.rebind(q), args...)
+	}
 	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, err
@@ -165,6 +174,9 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if !s.dialect.prepare {
+		return s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
+	}
 	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, err
@@ -173,9 +185,14 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if !s.dialect.prepare {
+		return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...)
+	}
 	st, err := s.prepared(ctx, q)
 	if err != nil {
-		return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...) // carries the error
+		// A *sql.Row cannot be made to hold an error: run the query
+		// unprepared, and it fails or answers on its own.
+		return s.db.QueryRowContext(ctx, s.dialect.rebind(q), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
