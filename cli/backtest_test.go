@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/gitpoli/gitpoli/internal/pgtest"
+	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/serve/audit"
 )
 
 func TestBacktestCommand(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testrepo.Copy(t, "..")
 	testBacktestCommand(t, repo, filepath.Join(repo, "audit.db"), "audit.db")
 	if _, stderr, code := run(t, repo, "", "backtest", "--db", "missing.db"); code != 2 || !strings.Contains(stderr, "missing.db") {
 		t.Errorf("missing db: exit %d %s", code, stderr)
@@ -23,7 +24,7 @@ func TestBacktestCommand(t *testing.T) {
 // TestBacktestCommandOnPostgres: the same, from a PostgreSQL audit log.
 func TestBacktestCommandOnPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	testBacktestCommand(t, copyRepo(t), dsn, dsn)
+	testBacktestCommand(t, testrepo.Copy(t, ".."), dsn, dsn)
 }
 
 func testBacktestCommand(t *testing.T, repo, db, arg string) {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/gitpoli/gitpoli/internal/testrepo"
+
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,14 +16,14 @@ import (
 // that raises approvals on a branch of a real git repository, without a
 // token (so the API facts are unavailable and the decision fails closed).
 func TestCI(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testrepo.Copy(t, "..")
 	gitRun(t, repo, "init", "-q", "-b", "main")
 	gitRun(t, repo, "add", "-A")
 	gitRun(t, repo, "commit", "-q", "-m", "base")
 	gitRun(t, repo, "update-ref", "refs/remotes/origin/main", "HEAD")
 	gitRun(t, repo, "checkout", "-q", "-b", "feature/approvals")
-	replaceInFile(t, filepath.Join(repo, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
-	replaceInFile(t, filepath.Join(repo, ".repol/deploy.yaml"), "max_deployments_per_day: 5", "max_deployments_per_day: 5000")
+	testrepo.Edit(t, filepath.Join(repo, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
+	testrepo.Edit(t, filepath.Join(repo, ".repol/deploy.yaml"), "max_deployments_per_day: 5", "max_deployments_per_day: 5000")
 	gitRun(t, repo, "commit", "-q", "-am", "stricter")
 
 	f := mustFixture(t, filepath.Join(repo, "fixtures/pull_request.opened.feature-approved.json"))

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/gitpoli/gitpoli/internal/testrepo"
+
 	"bytes"
 	"context"
 	"os"
@@ -35,36 +37,11 @@ func runEnv(t *testing.T, dir, stdin string, vars map[string]string, args ...str
 
 var durations = regexp.MustCompile(`\(\d[\d.]*(µs|ms|s|ns)\)|"duration_ns": \d+`)
 
-// copyRepo copies the repository's policies, schemas and config into a
-// temporary directory that a test may break.
-func copyRepo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"policies", "schemas", ".repol", "fixtures"} {
-		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("..", d))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func replaceInFile(t *testing.T, path, old, new string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("%s has no %q", path, old)
-	}
-	writeFile(t, path, strings.Replace(string(data), old, new, 1))
 }
 
 const (
@@ -75,13 +52,13 @@ const (
 )
 
 func TestCommands(t *testing.T) {
-	repo := copyRepo(t)
-	broken := copyRepo(t)
-	replaceInFile(t, filepath.Join(broken, ".repol/deploy.yaml"), "approvals_required: 2", "approvals_required: 11")
-	replaceInFile(t, filepath.Join(broken, ".repol/deploy.yaml"), "signed_off: true", "signed_of: true")
-	replaceInFile(t, filepath.Join(broken, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if {\n\tunused := 1\n\tcount(violations) == 0\n}")
-	failing := copyRepo(t)
-	replaceInFile(t, filepath.Join(failing, "policies/deploy.rego"), "done >= max", "done > max")
+	repo := testrepo.Copy(t, "..")
+	broken := testrepo.Copy(t, "..")
+	testrepo.Edit(t, filepath.Join(broken, ".repol/deploy.yaml"), "approvals_required: 2", "approvals_required: 11")
+	testrepo.Edit(t, filepath.Join(broken, ".repol/deploy.yaml"), "signed_off: true", "signed_of: true")
+	testrepo.Edit(t, filepath.Join(broken, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if {\n\tunused := 1\n\tcount(violations) == 0\n}")
+	failing := testrepo.Copy(t, "..")
+	testrepo.Edit(t, filepath.Join(failing, "policies/deploy.rego"), "done >= max", "done > max")
 	empty := t.TempDir()
 	writeFile(t, filepath.Join(repo, "deny.json"), deployInput)
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/gitpoli/gitpoli/internal/testrepo"
+
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,12 +24,12 @@ func gitRun(t *testing.T, dir string, args ...string) {
 // TestDiffAcrossBranches: a policy change on a branch of a real git
 // repository flips the decisions it should, and only those.
 func TestDiffAcrossBranches(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testrepo.Copy(t, "..")
 	gitRun(t, repo, "init", "-q", "-b", "main")
 	gitRun(t, repo, "add", "-A")
 	gitRun(t, repo, "commit", "-q", "-m", "base")
 	gitRun(t, repo, "checkout", "-q", "-b", "raise-approvals")
-	replaceInFile(t, filepath.Join(repo, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
+	testrepo.Edit(t, filepath.Join(repo, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
 	gitRun(t, repo, "commit", "-q", "-am", "two approvals")
 
 	// Committed branch against main, and the working tree against main.

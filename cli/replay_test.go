@@ -12,11 +12,12 @@ import (
 
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
 )
 
 func TestReplayCommands(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testrepo.Copy(t, "..")
 	wrong := filepath.Join(repo, "wrong.json")
 	data, err := os.ReadFile(filepath.Join(repo, "fixtures/pull_request.opened.octokit.json"))
 	if err != nil {
@@ -89,7 +90,7 @@ func mustFixture(t *testing.T, path string) *fixture.Fixture {
 // GitHub API, records it as a fixture, and replays the fixture: same
 // decision, and no token in the file.
 func TestReplayLiveRecordRoundTrip(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testrepo.Copy(t, "..")
 	source := mustFixture(t, filepath.Join(repo, "fixtures/pull_request.opened.dco-missing.json"))
 	prBody := `{"number": 2, "state": "open", "user": {"login": "Codertocat"},
 		"head": {"ref": "feature/dco", "label": "Codertocat:feature/dco", "sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "repo": {"full_name": "Codertocat/Hello-World"}},

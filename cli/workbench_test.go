@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitpoli/gitpoli/internal/pgtest"
+	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/serve/audit"
 )
 
@@ -39,7 +40,7 @@ func (b *screenBuffer) String() string {
 // audit database written by serve's store, presses S, and waits for the
 // shadow disagreement to be drawn.
 func TestWorkbenchShadow(t *testing.T) {
-	dir := copyRepo(t)
+	dir := testrepo.Copy(t, "..")
 	testWorkbenchShadow(t, dir, filepath.Join(dir, "gitpoli.db"), "gitpoli.db")
 }
 
@@ -47,7 +48,7 @@ func TestWorkbenchShadow(t *testing.T) {
 // whose URL's password never reaches the screen.
 func TestWorkbenchShadowOnPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t) + "&password=not-on-screen"
-	out := testWorkbenchShadow(t, copyRepo(t), dsn, dsn)
+	out := testWorkbenchShadow(t, testrepo.Copy(t, ".."), dsn, dsn)
 	if strings.Contains(out, "not-on-screen") {
 		t.Errorf("the database password was drawn:\n%s", out)
 	}
@@ -103,7 +104,7 @@ func testWorkbenchShadow(t *testing.T, dir, db, arg string) string {
 }
 
 func TestWorkbenchBadDB(t *testing.T) {
-	dir := copyRepo(t)
+	dir := testrepo.Copy(t, "..")
 	_, stderr, code := run(t, dir, "", "workbench", "--db", "missing.db")
 	if code != 2 || !strings.Contains(stderr, "missing.db") {
 		t.Errorf("code %d, stderr %q", code, stderr)

@@ -16,36 +16,10 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
-
-// workspace copies the repository's policies, config, schemas and
-// fixtures into a temporary directory a test may edit.
-func workspace(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
-		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("..", d))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func edit(t *testing.T, path, old, new string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("%s has no %q", path, old)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func newModel(t *testing.T, root string, w, h int, env map[string]string) Model {
 	t.Helper()
@@ -116,7 +90,7 @@ func TestScreens(t *testing.T) {
 		w, h int
 	}{{"80x24", 80, 24}, {"120x40", 120, 40}, {"narrow_60x18", 60, 18}} {
 		t.Run(size.name, func(t *testing.T) {
-			root := workspace(t)
+			root := testrepo.Copy(t, "..")
 			m := run(t, newModel(t, root, size.w, size.h, nil))
 			t.Run("first_load", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
 
@@ -126,18 +100,18 @@ func TestScreens(t *testing.T) {
 				golden.RequireEqual(t, screen(press(m, "2", "/", "d", "c", "o", "enter")))
 			})
 
-			edit(t, filepath.Join(root, "policies/deploy.rego"), "done >= max", "done > max")
+			testrepo.Edit(t, filepath.Join(root, "policies/deploy.rego"), "done >= max", "done > max")
 			m = run(t, m)
 			t.Run("failing_test_changed_view", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
 			t.Run("failing_test_detail", func(t *testing.T) {
 				golden.RequireEqual(t, screen(press(m, "1", "/", "r", "a", "t", "e", "_", "l", "i", "m", "i", "t", "_", "e", "x", "enter")))
 			})
 
-			edit(t, filepath.Join(root, ".repol/deploy.yaml"), "approvals_required: 2", "approvals_required: 11")
+			testrepo.Edit(t, filepath.Join(root, ".repol/deploy.yaml"), "approvals_required: 2", "approvals_required: 11")
 			m = run(t, m)
 			t.Run("config_error", func(t *testing.T) { golden.RequireEqual(t, screen(press(m, "4"))) })
 
-			edit(t, filepath.Join(root, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if count(violations) ==")
+			testrepo.Edit(t, filepath.Join(root, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if count(violations) ==")
 			m = run(t, m)
 			t.Run("stale", func(t *testing.T) { golden.RequireEqual(t, screen(m)) })
 		})
@@ -145,7 +119,7 @@ func TestScreens(t *testing.T) {
 }
 
 func TestModelState(t *testing.T) {
-	root := workspace(t)
+	root := testrepo.Copy(t, "..")
 	m := run(t, newModel(t, root, 100, 30, nil))
 	if s := m.Snapshot(); s == nil || !s.OK() {
 		t.Fatalf("first run not green: %+v", s)
@@ -154,7 +128,7 @@ func TestModelState(t *testing.T) {
 		t.Errorf("first view %q, want Tests", m.Active())
 	}
 	// A save that flips decisions shows the changed view.
-	edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 3")
+	testrepo.Edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 3")
 	m = run(t, m)
 	if m.Active() != "Changed" || len(m.changes) == 0 {
 		t.Fatalf("after a flipping save: view %q, %d changes", m.Active(), len(m.changes))
@@ -190,7 +164,7 @@ func TestModelState(t *testing.T) {
 // temporary workspace: a breaking edit shows a failing test, the revert
 // shows all green again.
 func TestProgramWithWatcher(t *testing.T) {
-	root := workspace(t)
+	root := testrepo.Copy(t, "..")
 	w, err := session.Watch(root, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +183,7 @@ func TestProgramWithWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit(t, path, "done >= max", "done > max")
+	testrepo.Edit(t, path, "done >= max", "done > max")
 	waitFor("tests 66/68")
 	if err := os.WriteFile(path, original, 0o644); err != nil {
 		t.Fatal(err)
@@ -225,7 +199,7 @@ func TestProgramWithWatcher(t *testing.T) {
 // TestLivePullRequest fetches a pull request from recorded API responses
 // (the same code as against GitHub), shows it, and saves it as a fixture.
 func TestLivePullRequest(t *testing.T) {
-	root := workspace(t)
+	root := testrepo.Copy(t, "..")
 	data, err := os.ReadFile(filepath.Join(root, "fixtures/pull_request.opened.dco-missing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +273,7 @@ func TestLivePullRequest(t *testing.T) {
 // TestDiffView compares the working tree with a committed revision: the
 // decisions an uncommitted config change flips are listed.
 func TestDiffView(t *testing.T) {
-	root := workspace(t)
+	root := testrepo.Copy(t, "..")
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base"}} {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = root
@@ -307,7 +281,7 @@ func TestDiffView(t *testing.T) {
 			t.Fatalf("git %v: %v %s", args, err, out)
 		}
 	}
-	edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
+	testrepo.Edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 2")
 	m := run(t, newModel(t, root, 100, 30, nil))
 	m = press(m, "d")
 	for _, r := range "main" {
@@ -336,7 +310,7 @@ func TestDiffView(t *testing.T) {
 }
 
 func TestShadowView(t *testing.T) {
-	m := run(t, newModel(t, workspace(t), 100, 30, nil))
+	m := run(t, newModel(t, testrepo.Copy(t, ".."), 100, 30, nil))
 	if m = press(m, "S"); !strings.Contains(m.View(), "--db FILE") {
 		t.Errorf("S without a database does not say how to get one:\n%s", m.View())
 	}

@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -19,12 +20,7 @@ import (
 // a file to the refreshed model and screen, through the real watcher. It
 // alternates a .repol threshold and a Rego message, and reports p50/p95.
 func BenchmarkSaveToScreen(b *testing.B) {
-	root := b.TempDir()
-	for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
-		if err := os.CopyFS(filepath.Join(root, d), os.DirFS(filepath.Join("..", d))); err != nil {
-			b.Fatal(err)
-		}
-	}
+	root := testrepo.Copy(b, "..")
 	w, err := session.Watch(root, session.DefaultDebounce)
 	if err != nil {
 		b.Fatal(err)

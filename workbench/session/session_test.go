@@ -1,6 +1,8 @@
 package session
 
 import (
+	"github.com/gitpoli/gitpoli/internal/testrepo"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -9,35 +11,8 @@ import (
 	"time"
 )
 
-// copyWorkspace copies the repository's policies, config, schemas and
-// fixtures into a temporary workspace a test may edit.
-func copyWorkspace(tb testing.TB) string {
-	tb.Helper()
-	dir := tb.TempDir()
-	for _, d := range dirNames {
-		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("../..", d))); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func edit(tb testing.TB, path, old, new string) {
-	tb.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		tb.Fatalf("%s has no %q", path, old)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 func TestSessionRunAndDiff(t *testing.T) {
-	root := copyWorkspace(t)
+	root := testrepo.Copy(t, "../..")
 	s := New(Workspace{Root: root})
 	ctx := context.Background()
 	first, err := s.Run(ctx)
@@ -51,7 +26,7 @@ func TestSessionRunAndDiff(t *testing.T) {
 
 	// Require three approvals for pull requests: tests still pass (they
 	// carry their own config), fixtures that were allowed flip to deny.
-	edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 3")
+	testrepo.Edit(t, filepath.Join(root, ".repol/pullrequest.yaml"), "approvals_required: 1", "approvals_required: 3")
 	second, err := s.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +49,7 @@ func TestSessionRunAndDiff(t *testing.T) {
 
 	// Break the Rego: the snapshot is stale, keeps the last results, and
 	// the problem has its file and line.
-	edit(t, filepath.Join(root, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if count(violations) == ")
+	testrepo.Edit(t, filepath.Join(root, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if count(violations) == ")
 	third, err := s.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +64,7 @@ func TestSessionRunAndDiff(t *testing.T) {
 }
 
 func TestSessionReportsBadFixture(t *testing.T) {
-	root := copyWorkspace(t)
+	root := testrepo.Copy(t, "../..")
 	if err := os.WriteFile(filepath.Join(root, "fixtures/zz.json"), []byte("{\n  \"event\": 1\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +78,7 @@ func TestSessionReportsBadFixture(t *testing.T) {
 }
 
 func TestSessionCancelled(t *testing.T) {
-	s := New(Workspace{Root: copyWorkspace(t)})
+	s := New(Workspace{Root: testrepo.Copy(t, "../..")})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.Run(ctx); err == nil {
@@ -117,7 +92,7 @@ func TestSessionCancelled(t *testing.T) {
 // TestWatcherEditRevert drives the real watcher: a breaking edit is seen
 // and fails a test, the revert is seen and all is green again.
 func TestWatcherEditRevert(t *testing.T) {
-	root := copyWorkspace(t)
+	root := testrepo.Copy(t, "../..")
 	w, err := Watch(root, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +170,7 @@ func BenchmarkSavePolicy(b *testing.B) {
 }
 
 func benchSave(b *testing.B, file, old, new string) {
-	root := copyWorkspace(b)
+	root := testrepo.Copy(b, "../..")
 	w, err := Watch(root, DefaultDebounce)
 	if err != nil {
 		b.Fatal(err)

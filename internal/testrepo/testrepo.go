@@ -1,0 +1,40 @@
+// Package testrepo gives tests a copy of the project's own policies,
+// config, schemas and fixtures that they may edit.
+package testrepo
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Copy copies policies/, .repol/, schemas/ and fixtures/ from root (the
+// repository, relative to the test's package) into a temporary directory
+// and returns it.
+func Copy(tb testing.TB, root string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
+		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join(root, d))); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// Edit replaces the first old in the file at path with new; the test
+// fails when the file has no old.
+func Edit(tb testing.TB, path, old, new string) {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		tb.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
