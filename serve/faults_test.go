@@ -20,11 +20,15 @@ import (
 )
 
 // faultN is how many deliveries the fault tests send (GITPOLI_FAULT_N).
-func faultN() int {
-	if n, err := strconv.Atoi(os.Getenv("GITPOLI_FAULT_N")); err == nil && n > 0 {
+func faultN() int { return envCount("GITPOLI_FAULT_N", 10000) }
+
+// envCount is the positive number in the environment variable name, or
+// def.
+func envCount(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
 	}
-	return 10000
+	return def
 }
 
 // burst sends n signed deployment deliveries, each naming its own

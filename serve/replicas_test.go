@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,12 +22,7 @@ import (
 
 // replicaN is how many deliveries the replica test sends
 // (GITPOLI_REPLICA_N).
-func replicaN() int {
-	if n, err := strconv.Atoi(os.Getenv("GITPOLI_REPLICA_N")); err == nil && n > 0 {
-		return n
-	}
-	return 5000
-}
+func replicaN() int { return envCount("GITPOLI_REPLICA_N", 5000) }
 
 // deployment is the staging fixture's delivery i: its own workflow run and
 // delivery id.

@@ -76,13 +76,7 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 	if o.Owner == "" {
 		o.Owner = randomOwner()
 	}
-	var s *Store
-	var err error
-	if IsPostgres(dsn) {
-		s, err = openPostgres(ctx, dsn, false)
-	} else {
-		s, err = openSQLite(ctx, dsn)
-	}
+	s, err := open(ctx, dsn, false)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +111,7 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 // reports never change what was recorded. On PostgreSQL every
 // transaction is read-only, enforced by the server.
 func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
-	var s *Store
-	var err error
-	if IsPostgres(dsn) {
-		s, err = openPostgres(ctx, dsn, true)
-	} else {
-		s, err = openSQLiteReadOnly(ctx, dsn)
-	}
+	s, err := open(ctx, dsn, true)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +121,18 @@ func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("open audit db %s: not a gitpoli audit database", s.name)
 	}
 	return s, nil
+}
+
+// open connects to the database dsn names, of either backend.
+func open(ctx context.Context, dsn string, readOnly bool) (*Store, error) {
+	switch {
+	case IsPostgres(dsn):
+		return openPostgres(ctx, dsn, readOnly)
+	case readOnly:
+		return openSQLiteReadOnly(ctx, dsn)
+	default:
+		return openSQLite(ctx, dsn)
+	}
 }
 
 // Backend names the database kind: "sqlite" or "postgres".
