@@ -107,23 +107,11 @@ type FileCoverage struct {
 	Uncovered []string `json:"uncovered,omitempty"`
 }
 
-// Test runs the OPA unit tests found among the engine's policies (rules
-// named test_*), the same tests `opa test` runs.
-//
-// Test files are parsed here rather than in New, so that the engine a
-// server runs never pays for them. Test files that do not parse or compile
-// are returned as Problems.
-func (e *Engine) Test(ctx context.Context, opts TestOptions) (TestReport, error) {
-	modules, err := e.testModules()
-	if err != nil {
-		return TestReport{}, err
-	}
-	return runTests(ctx, modules, e.modules, opts)
-}
-
-// TestDir runs the OPA unit tests of the .rego files in dir without an
-// engine: it parses and compiles them itself, so it can run while an
-// engine is being built.
+// TestDir runs the OPA unit tests (rules named test_*) of the .rego files
+// in dir, the same tests `opa test` runs. It needs no engine — it parses
+// and compiles the files itself, so it runs while an engine is being built,
+// and the engine a server runs never pays for test files. Files that do
+// not parse or compile are returned as Problems.
 func TestDir(ctx context.Context, dir Dir, opts TestOptions) (TestReport, error) {
 	modules, _, problems, err := parseModules(dir, func(string) bool { return true })
 	if err != nil {

@@ -9,8 +9,7 @@ import (
 )
 
 func TestRepositoryPolicyTestsPass(t *testing.T) {
-	e := mustEngine(t, repoSources())
-	report, err := e.Test(context.Background(), TestOptions{Coverage: true})
+	report, err := TestDir(context.Background(), repoSources().Policies, TestOptions{Coverage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +60,7 @@ test_denies_x if {
 }
 
 func TestTestReportsFailureLocation(t *testing.T) {
-	e := mustEngine(t, failingSources())
-	report, err := e.Test(context.Background(), TestOptions{})
+	report, err := TestDir(context.Background(), failingSources().Policies, TestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +88,7 @@ func TestTestReportsFailureLocation(t *testing.T) {
 }
 
 func TestTestRunFilter(t *testing.T) {
-	e := mustEngine(t, failingSources())
-	report, err := e.Test(context.Background(), TestOptions{Run: regexp.MustCompile("allows_empty")})
+	report, err := TestDir(context.Background(), failingSources().Policies, TestOptions{Run: regexp.MustCompile("allows_empty")})
 	if err != nil {
 		t.Fatal(err)
 	}
