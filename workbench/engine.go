@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/gitpoli/gitpoli/workbench/irvm"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -36,6 +38,11 @@ type Engine struct {
 	sources  map[string][]byte
 	compiler *ast.Compiler
 	queries  map[Policy]rego.PreparedEvalQuery
+	// progs are the same decisions planned for irvm, which decides without
+	// topdown's run-time unification; absent where planning failed (then
+	// topdown decides, and planErrs says why) or GITPOLI_EVALUATOR=topdown.
+	progs    map[Policy]*irvm.Program
+	planErrs map[Policy]error
 	rules    map[Policy]map[string][]*ast.Rule // violation code → rules that emit it
 	config   *Config
 	schemas  *schemaSet
@@ -66,6 +73,8 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 		sources:  sources,
 		compiler: compiler,
 		queries:  map[Policy]rego.PreparedEvalQuery{},
+		progs:    map[Policy]*irvm.Program{},
+		planErrs: map[Policy]error{},
 		rules:    map[Policy]map[string][]*ast.Rule{},
 		hash:     hashSources(sources),
 	}
@@ -221,6 +230,13 @@ func (e *Engine) prepare(ctx context.Context, p Policy) error {
 		return fmt.Errorf("prepare %s decision: %w", p, err)
 	}
 	e.queries[p] = pq
+	if os.Getenv("GITPOLI_EVALUATOR") != "topdown" {
+		if prog, err := irvm.Plan(ctx, e.compiler, query); err != nil {
+			e.planErrs[p] = err
+		} else {
+			e.progs[p] = prog
+		}
+	}
 
 	codes := map[string][]*ast.Rule{}
 	for _, r := range e.violationRules(p) {
@@ -274,6 +290,24 @@ func ruleCode(r *ast.Rule) (string, bool) {
 	}
 	s, ok := code.Value.(ast.String)
 	return string(s), ok
+}
+
+// Topdown returns an engine that decides as e does, but with OPA's own
+// evaluator (topdown) throughout instead of the planned decisions: the
+// reference the planned evaluator is tested against.
+func (e *Engine) Topdown() *Engine {
+	next := *e
+	next.progs = nil
+	return &next
+}
+
+// Evaluator names what decides p: "irvm" (the planned decision) or
+// "topdown", with the reason planning failed when there was one.
+func (e *Engine) Evaluator(p Policy) (string, error) {
+	if e.progs[p] != nil {
+		return "irvm", nil
+	}
+	return "topdown", e.planErrs[p]
 }
 
 // Sources returns where the engine's files came from.
@@ -376,14 +410,25 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, cfg *ConfigFile
 		ctx, cancel = context.WithTimeout(ctx, DefaultDecisionTimeout)
 		defer cancel()
 	}
-	rs, err := pq.Eval(ctx, append(opts, rego.EvalParsedInput(doc))...)
-	if err != nil {
-		err = fmt.Errorf("evaluate %s: %w", p, err)
-		return errorDecision(p, err), err
-	}
-	d, err := e.decision(p, rs)
-	if err != nil {
-		return errorDecision(p, err), err
+	var d Decision
+	if prog := e.progs[p]; prog != nil && len(opts) == 0 {
+		rs, err := prog.EvalInput(ctx, doc, irvm.Options{})
+		if err != nil {
+			err = fmt.Errorf("evaluate %s: %w", p, err)
+			return errorDecision(p, err), err
+		}
+		if d, err = e.planDecision(p, rs); err != nil {
+			return errorDecision(p, err), err
+		}
+	} else {
+		rs, err := pq.Eval(ctx, append(opts, rego.EvalParsedInput(doc))...)
+		if err != nil {
+			err = fmt.Errorf("evaluate %s: %w", p, err)
+			return errorDecision(p, err), err
+		}
+		if d, err = e.decision(p, rs); err != nil {
+			return errorDecision(p, err), err
+		}
 	}
 	d.Violations = append(d.Violations, extra...)
 	if cfg != nil {
@@ -442,6 +487,67 @@ func (e *Engine) decision(p Policy, rs rego.ResultSet) (Decision, error) {
 		d.Violations = append(d.Violations, v)
 	}
 	return d, nil
+}
+
+// planDecision reads the result set of a planned decision, with the same
+// checks as decision.
+func (e *Engine) planDecision(p Policy, rs ast.Set) (Decision, error) {
+	d := Decision{Policy: p, Violations: []Violation{}}
+	if rs.Len() != 1 {
+		return d, fmt.Errorf("policy %s produced no decision (is allow or violations undefined?)", p.Package())
+	}
+	res, ok := rs.Slice()[0].Value.(ast.Object)
+	if !ok {
+		return d, fmt.Errorf("policy %s produced no decision", p.Package())
+	}
+	var allow, raw ast.Value
+	if t := res.Get(ast.InternedTerm("allow")); t != nil {
+		allow = t.Value
+	}
+	if t := res.Get(ast.InternedTerm("violations")); t != nil {
+		raw = t.Value
+	}
+	b, ok := allow.(ast.Boolean)
+	if !ok {
+		return d, fmt.Errorf("%s.allow is %s, not a boolean", p.Package(), typeName(allow))
+	}
+	var elems []*ast.Term
+	switch raw := raw.(type) {
+	case ast.Set:
+		elems = raw.Slice()
+	case *ast.Array:
+		// topdown hands both back as a list; accept what it accepts.
+		for i := range raw.Len() {
+			elems = append(elems, raw.Elem(i))
+		}
+	default:
+		return d, fmt.Errorf("%s.violations is %s, not a set", p.Package(), typeName(raw))
+	}
+	d.Allow = bool(b)
+	for _, t := range elems {
+		r, err := ast.JSON(t.Value)
+		if err != nil {
+			return d, fmt.Errorf("%s.violations: %w", p.Package(), err)
+		}
+		v, err := e.violation(p, r)
+		if err != nil {
+			return d, err
+		}
+		d.Violations = append(d.Violations, v)
+	}
+	return d, nil
+}
+
+// typeName names x's type as the Go value topdown would hand back.
+func typeName(x ast.Value) string {
+	if x == nil {
+		return "<nil>"
+	}
+	v, err := ast.JSON(x)
+	if err != nil {
+		return ast.ValueName(x)
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func (e *Engine) violation(p Policy, r any) (Violation, error) {

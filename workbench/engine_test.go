@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -16,22 +18,8 @@ import (
 // own repo_policy, with the allow and codes the policy contract gives.
 // The rows of the contract's fail-open table must all deny.
 func TestDecideCases(t *testing.T) {
-	data, err := os.ReadFile("testdata/cases.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Name   string          `json:"name"`
-		Policy Policy          `json:"policy"`
-		Input  json.RawMessage `json:"input"`
-		Allow  bool            `json:"allow"`
-		Codes  []string        `json:"codes"`
-	}
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
 	e := mustEngine(t, repoSources())
-	for _, tt := range cases {
+	for _, tt := range decideCases(t) {
 		t.Run(tt.Name, func(t *testing.T) {
 			in, err := ParseInput(tt.Input)
 			if err != nil {
@@ -55,6 +43,132 @@ func TestDecideCases(t *testing.T) {
 			}
 		})
 	}
+}
+
+type decideCase struct {
+	Name   string          `json:"name"`
+	Policy Policy          `json:"policy"`
+	Input  json.RawMessage `json:"input"`
+	Allow  bool            `json:"allow"`
+	Codes  []string        `json:"codes"`
+}
+
+func decideCases(tb testing.TB) []decideCase {
+	tb.Helper()
+	data, err := os.ReadFile("testdata/cases.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cases []decideCase
+	if err := json.Unmarshal(data, &cases); err != nil {
+		tb.Fatal(err)
+	}
+	return cases
+}
+
+// TestEvaluatorsAgree decides every case, and every case with each of its
+// input's leaves removed or retyped, with the planned decisions and with
+// topdown: the decisions must be the same.
+func TestEvaluatorsAgree(t *testing.T) {
+	e := mustEngine(t, repoSources())
+	for _, p := range Policies() {
+		if ev, err := e.Evaluator(p); ev != "irvm" {
+			t.Fatalf("%s is decided by %s (%v), not by the planned evaluator", p, ev, err)
+		}
+	}
+	ref := e.Topdown()
+	var inputs []json.RawMessage
+	for _, c := range decideCases(t) {
+		inputs = append(inputs, c.Input)
+	}
+	for _, file := range []string{"testdata/input/deploy-production.json", "testdata/input/pullrequest-feature.json"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, data)
+	}
+	n := 0
+	for _, raw := range inputs {
+		for _, variant := range variants(t, raw) {
+			in, err := ParseInput(variant)
+			if err != nil {
+				continue
+			}
+			for _, p := range Policies() {
+				got, gerr := e.Decide(context.Background(), p, in)
+				want, werr := ref.Decide(context.Background(), p, in)
+				if msg := disagreement(got, gerr, want, werr); msg != "" {
+					t.Errorf("%s on %s: %s", p, variant, msg)
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d decisions agree", n)
+}
+
+// disagreement describes how two decisions differ, or is empty. Two
+// engine errors agree whatever their messages.
+func disagreement(got Decision, gerr error, want Decision, werr error) string {
+	if (gerr != nil) != (werr != nil) {
+		return fmt.Sprintf("error %v, reference error %v", gerr, werr)
+	}
+	if gerr != nil {
+		return ""
+	}
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	if string(a) != string(b) {
+		return fmt.Sprintf("\n got  %s\n want %s", a, b)
+	}
+	return ""
+}
+
+// variants returns raw and, for each leaf of it, raw with that leaf
+// removed and with it replaced by values of other types.
+func variants(t *testing.T, raw []byte) [][]byte {
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := [][]byte{raw}
+	var walk func(v any, set func(any), del func())
+	add := func() {
+		b, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	walk = func(v any, set func(any), del func()) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				child := v[k]
+				walk(child, func(x any) { v[k] = x }, func() { delete(v, k) })
+				v[k] = child
+			}
+		case []any:
+			for i := range v {
+				child := v[i]
+				walk(child, func(x any) { v[i] = x }, nil)
+				v[i] = child
+			}
+		}
+		for _, x := range []any{nil, "x", 0.5, -1, true, []any{}, map[string]any{}} {
+			set(x)
+			add()
+		}
+		set(v)
+		if del != nil {
+			del()
+			add()
+			set(v)
+		}
+	}
+	walk(doc, func(x any) { doc = x }, nil)
+	return out
 }
 
 func TestDecideWithRepoConfig(t *testing.T) {

@@ -77,19 +77,27 @@ func FuzzParseInput(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte(`{"a":[[[[[[[[[[]]]]]]]]]]}`))
 	f.Add([]byte(`{"environment": "\xff"}`))
+	for _, c := range decideCases(f) {
+		f.Add([]byte(c.Input))
+	}
 	e, err := New(context.Background(), repoSources())
 	if err != nil {
 		f.Fatal(err)
 	}
+	ref := e.Topdown()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := ParseInput(data)
 		if err != nil {
 			return
 		}
 		for _, p := range Policies() {
-			d, _ := e.Decide(context.Background(), p, in)
+			d, err := e.Decide(context.Background(), p, in)
 			if d.Allow && len(d.Violations) > 0 {
 				t.Fatal("allowed with violations")
+			}
+			want, werr := ref.Decide(context.Background(), p, in)
+			if msg := disagreement(d, err, want, werr); msg != "" {
+				t.Fatalf("%s on %s: %s", p, data, msg)
 			}
 		}
 	})

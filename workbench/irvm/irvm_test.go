@@ -1,0 +1,296 @@
+package irvm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// evalCase is a policy, a query and inputs; irvm must give the result
+// topdown gives for each input, or fail where topdown fails.
+type evalCase struct {
+	name   string
+	module string
+	query  string
+	inputs []string
+}
+
+var evalCases = []evalCase{
+	{
+		name: "complete rules, defaults and else",
+		module: `package t
+default allow := false
+allow if input.user == "admin"
+level := "high" if input.n > 10
+else := "mid" if input.n > 5
+else := "low"
+`,
+		query:  "a := data.t.allow; l := data.t.level",
+		inputs: []string{`{"user": "admin", "n": 11}`, `{"user": "bob", "n": 6}`, `{"n": "x"}`, `{}`, `[]`, `null`},
+	},
+	{
+		name: "partial sets and objects, comprehensions",
+		module: `package t
+names contains lower(u.name) if {
+	some u in input.users
+	u.active
+}
+by_team[u.team] contains u.name if some u in input.users
+count_active := count(names)
+arr := [x | some x in input.nums; x > 1]
+obj := {k: v | some k, v in input.kv; v != null}
+set_of := {y | some x in input.nums; y := x * 2}
+`,
+		query: "n := data.t.names; b := data.t.by_team; c := data.t.count_active; a := data.t.arr; o := data.t.obj; s := data.t.set_of",
+		inputs: []string{
+			`{"users": [{"name": "A", "active": true, "team": "x"}, {"name": "b", "active": false, "team": "x"}, {"name": "C", "active": true, "team": "y"}], "nums": [1, 2, 3.5], "kv": {"a": 1, "b": null}}`,
+			`{"users": "nope", "nums": {"a": 3}, "kv": [1, 2]}`,
+			`{}`,
+		},
+	},
+	{
+		name: "negation, every, some, in, membership",
+		module: `package t
+import rego.v1
+all_strings if every x in input.xs { is_string(x) }
+no_admin if not "admin" in input.roles
+has_two if 2 in input.xs
+pairs contains [i, x] if some i, x in input.xs
+member if input.k in {"a", "b"}
+`,
+		query: "s := data.t.all_strings; n := data.t.no_admin; h := data.t.has_two; p := data.t.pairs; m := data.t.member",
+		inputs: []string{
+			`{"xs": ["a", "b"], "roles": ["dev"], "k": "a"}`,
+			`{"xs": ["a", 2], "roles": ["admin"], "k": "c"}`,
+			`{"xs": [], "roles": null}`,
+			`{"xs": {"q": 2}}`,
+		},
+	},
+	{
+		name: "functions, multiple bodies, recursion through data",
+		module: `package t
+f(x) := x * 2 if is_number(x)
+f(x) := concat("", [x, x]) if is_string(x)
+g(x, y) if x == y
+g(x, y) if x == -y
+out := [f(x) | some x in input.xs]
+same if g(input.a, input.b)
+`,
+		query:  "o := data.t.out; s := data.t.same",
+		inputs: []string{`{"xs": [1, "ab", true], "a": 2, "b": -2}`, `{"xs": [], "a": 1, "b": 2}`},
+	},
+	{
+		name: "built-ins: strings, glob, regex, sprintf, json, object.get, walk",
+		module: `package t
+msg := sprintf("%s has %d items: %v", [input.name, count(input.items), input.items])
+g if glob.match("refs/heads/release-*", ["/"], input.ref)
+r if regex.match("^v[0-9]+$", input.tag)
+j := json.marshal(input.items)
+og := object.get(input, ["a", "b", "c"], "default")
+paths contains p if {
+	walk(input.items, [p, v])
+	is_number(v)
+}
+trimmed := trim_space(upper(input.name))
+parts := split(input.ref, "/")
+`,
+		query: "m := data.t.msg; g := data.t.g; r := data.t.r; j := data.t.j; og := data.t.og; p := data.t.paths; t := data.t.trimmed; s := data.t.parts",
+		inputs: []string{
+			`{"name": " bob ", "items": [1, "x", [2]], "ref": "refs/heads/release-1", "tag": "v12", "a": {"b": {"c": 3}}}`,
+			`{"name": "al", "items": [], "ref": "refs/tags/v1", "tag": "x1"}`,
+		},
+	},
+	{
+		name: "with replaces input and data",
+		module: `package t
+inner := input.x
+outer := y if y := inner with input.x as 42
+patched := z if z := inner with input as {"x": "replaced"}
+deep := d if d := data.t.reads with input.a.b as 7
+reads := input.a.b
+`,
+		query:  "o := data.t.outer; p := data.t.patched; d := data.t.deep; i := data.t.inner",
+		inputs: []string{`{"x": 1, "a": {"b": 1, "c": 2}}`, `{}`},
+	},
+	{
+		name: "dynamic references into rules",
+		module: `package t
+rules.a := 1
+rules.b := 2
+pick := rules[input.k]
+all := rules
+`,
+		query:  "p := data.t.pick; a := data.t.all",
+		inputs: []string{`{"k": "a"}`, `{"k": "z"}`, `{"k": 1}`},
+	},
+	{
+		name: "numbers",
+		module: `package t
+big := input.n * 1000000000000
+third := input.n / 3
+cmp if input.n == 1.0
+round_ := round(input.f)
+`,
+		query:  "b := data.t.big; d := data.t.third; c := data.t.cmp; r := data.t.round_",
+		inputs: []string{`{"n": 1, "f": 2.5}`, `{"n": 123456789012345678901234567890, "f": -1.5}`},
+	},
+	{
+		name: "conflicts and built-in errors fail",
+		module: `package t
+x := input.a
+x := input.b
+o[k] := v if some k, v in input.kv
+o[k] := 1 if some k in input.ks
+e := to_number(input.s)
+`,
+		query:  "x := data.t.x; o := data.t.o; e := data.t.e",
+		inputs: []string{`{"a": 1, "b": 1, "kv": {}, "ks": [], "s": "1"}`, `{"a": 1, "b": 2}`, `{"kv": {"q": 2}, "ks": ["q"]}`, `{"s": "x"}`},
+	},
+	{
+		name: "undefined input",
+		module: `package t
+default d := "none"
+d := "some" if input
+`,
+		query:  "d := data.t.d",
+		inputs: []string{``, `false`, `{}`},
+	},
+}
+
+func TestAgreesWithTopdown(t *testing.T) {
+	for _, tc := range evalCases {
+		t.Run(tc.name, func(t *testing.T) {
+			compiler := compile(t, map[string]string{"t.rego": tc.module})
+			prog, err := Plan(context.Background(), compiler, tc.query)
+			if err != nil {
+				t.Fatalf("Plan: %v", err)
+			}
+			for _, raw := range tc.inputs {
+				want, werr := topdownEval(t, compiler, tc.query, raw)
+				var input ast.Value
+				if raw != "" {
+					input = ast.MustParseTerm(raw).Value
+				}
+				got, gerr := prog.EvalInput(context.Background(), input, Options{})
+				if (werr != nil) != (gerr != nil) {
+					t.Fatalf("input %s: topdown error %v, irvm error %v", raw, werr, gerr)
+				}
+				if werr != nil {
+					continue
+				}
+				got, err := asTopdownSees(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Compare(want) != 0 {
+					t.Errorf("input %s:\nirvm    %v\ntopdown %v", raw, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsNameTheRule checks that an error says where in the policy it
+// happened, as topdown's do.
+func TestErrorsNameTheRule(t *testing.T) {
+	compiler := compile(t, map[string]string{"p/t.rego": "package t\n\ne := to_number(input.s)\n"})
+	prog, err := Plan(context.Background(), compiler, "e := data.t.e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "x"}`).Value, Options{})
+	if err == nil || !strings.Contains(err.Error(), "p/t.rego:3") {
+		t.Fatalf("error %v does not name p/t.rego:3", err)
+	}
+}
+
+func TestCancelled(t *testing.T) {
+	compiler := compile(t, map[string]string{"t.rego": "package t\n\nn := count([x | some x in numbers.range(1, 100000)])\n"})
+	prog, err := Plan(context.Background(), compiler, "n := data.t.n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := prog.EvalInput(ctx, ast.NewObject(), Options{}); err == nil {
+		t.Fatal("a cancelled evaluation finished")
+	}
+}
+
+// asTopdownSees puts a result set through the conversion rego applies to
+// topdown's results (sets become arrays, say), so that the two compare.
+func asTopdownSees(rs ast.Set) (ast.Set, error) {
+	out := ast.NewSet()
+	for _, r := range rs.Slice() {
+		v, err := ast.JSON(r.Value)
+		if err != nil {
+			return nil, err
+		}
+		val, err := ast.InterfaceToValue(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Add(ast.NewTerm(val))
+	}
+	return out, nil
+}
+
+func compile(t testing.TB, files map[string]string) *ast.Compiler {
+	t.Helper()
+	modules := map[string]*ast.Module{}
+	for name, src := range files {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		modules[name] = m
+	}
+	c := ast.NewCompiler().WithStrict(true)
+	c.Compile(modules)
+	if c.Failed() {
+		t.Fatal(c.Errors)
+	}
+	return c
+}
+
+// topdownEval is the reference: the result set as a set of binding
+// objects, as irvm returns it.
+func topdownEval(t testing.TB, compiler *ast.Compiler, query, raw string) (ast.Set, error) {
+	t.Helper()
+	opts := []rego.EvalOption{}
+	if raw != "" {
+		opts = append(opts, rego.EvalParsedInput(ast.MustParseTerm(raw).Value))
+	}
+	pq, err := rego.New(
+		rego.Compiler(compiler),
+		rego.Store(inmem.New()),
+		rego.Query(query),
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := pq.Eval(context.Background(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := ast.NewSet()
+	for _, r := range rs {
+		obj := ast.NewObject()
+		for k, v := range r.Bindings {
+			val, err := ast.InterfaceToValue(util.Reference(v))
+			if err != nil {
+				return nil, fmt.Errorf("binding %s: %w", k, err)
+			}
+			obj.Insert(ast.StringTerm(k), ast.NewTerm(val))
+		}
+		out.Add(ast.NewTerm(obj))
+	}
+	return out, nil
+}
