@@ -74,10 +74,20 @@ const insertDecision = `
 			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// newID returns a time-ordered UUID (version 7): consecutive decisions
+// land on the same page of the id index instead of a random one each,
+// which halves the pages a batch of inserts writes.
+func newID() string {
+	if id, err := uuid.NewV7(); err == nil {
+		return id.String()
+	}
+	return uuid.NewString()
+}
+
 // insert records r, within tx when it is not nil.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *Record) error {
 	if r.ID == "" {
-		r.ID = uuid.NewString()
+		r.ID = newID()
 	}
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
