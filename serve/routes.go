@@ -231,6 +231,8 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
+	arrived := s.store.Coming()
+	defer arrived()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "input larger than 1 MB")
@@ -248,6 +250,7 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	rec := decisionRecord(e, d, in)
 	rec.Source, rec.Actor = "api", r.Header.Get("X-Actor")
 	rec.Environment, rec.Ref = in.StringField("environment"), in.StringField("ref")
+	arrived()
 	if err := s.store.InsertBatched(r.Context(), &rec); err != nil {
 		// An unrecorded decision is not given out.
 		writeError(w, http.StatusServiceUnavailable, "could not record the decision: "+err.Error())

@@ -199,9 +199,27 @@ func testInsertBatchedConcurrent(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A write announced and never made holds no commit up for long.
+	never := s.Coming()
+	defer never()
+	start := time.Now()
+	if err := s.InsertBatched(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a commit waited %s for a write that never came", took)
+	}
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
+			// Half announce their write first, as a request deciding
+			// does.
+			if i%2 == 0 {
+				arrived := s.Coming()
+				defer arrived()
+				time.Sleep(time.Duration(i%7) * 50 * time.Microsecond)
+				arrived()
+			}
 			if err := s.InsertBatched(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api", Input: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
 				t.Error(err)
 			}
@@ -211,7 +229,7 @@ func testInsertBatchedConcurrent(t *testing.T, path string) {
 	s.Close()
 	s = mustOpen(t, path)
 	sum, err := s.Summarize(ctx)
-	if err != nil || sum.Total != 200 {
+	if err != nil || sum.Total != 201 {
 		t.Errorf("after reopening: %d records, %v", sum.Total, err)
 	}
 }
