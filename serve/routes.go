@@ -147,6 +147,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		"db": map[string]any{"backend": s.store.Backend(), "writable": dbErr == nil}}
 	if e != nil {
 		body["policy_hash"] = e.Hash()
+		evaluators := map[string]string{}
+		for _, p := range workbench.Policies() {
+			evaluators[string(p)], _ = e.Evaluator(p)
+		}
+		body["evaluators"] = evaluators
 	}
 	if dbErr != nil {
 		body["db_error"] = dbErr.Error()

@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(),
 	}
 	s.engine.Store(e)
+	s.logEvaluators(e)
 	if cfg.Shadow != nil {
 		shadow, err := workbench.New(ctx, *cfg.Shadow)
 		if err != nil {
@@ -176,7 +177,22 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	s.engine.Store(e)
 	s.log.Info("policies reloaded", "policy_hash", e.Hash())
+	s.logEvaluators(e)
 	return nil
+}
+
+// logEvaluators says which policies OPA's topdown decides instead of the
+// planned evaluator, and why: the decisions are the same, only slower.
+func (s *Server) logEvaluators(e *workbench.Engine) {
+	for _, p := range workbench.Policies() {
+		if ev, err := e.Evaluator(p); ev != "irvm" {
+			reason := "GITPOLI_EVALUATOR=topdown"
+			if err != nil {
+				reason = err.Error()
+			}
+			s.log.Warn("policy decided by OPA's topdown evaluator, not the planned one (same decisions, slower)", "policy", string(p), "reason", reason)
+		}
+	}
 }
 
 // Run serves HTTP on cfg.Addr and processes the queue until ctx ends, then

@@ -599,6 +599,37 @@ func TestInstallationTokenCachedAndRenewed(t *testing.T) {
 	}
 }
 
+// TestTopdownEvaluator: GITPOLI_EVALUATOR=topdown makes every decision
+// with OPA's own evaluator, says so, and decides as the planned one does.
+func TestTopdownEvaluator(t *testing.T) {
+	input := `{"environment":"production","ref":"refs/heads/main","repo_environments":["production"],"workflow_meta":{"approvers":["a"],"checks":{"tests":true},"signed_off":true,"deployments_today":0}}`
+	decide := func(h *harness) string {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/evaluate/deploy", strings.NewReader(input))
+		req.Header.Set("Authorization", "Bearer audit-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ev struct {
+			Allow      bool              `json:"allow"`
+			Violations []json.RawMessage `json:"violations"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ev)
+		out, _ := json.Marshal(ev)
+		return string(out)
+	}
+	planned := decide(start(t, newFakeGitHub(t), ""))
+	t.Setenv("GITPOLI_EVALUATOR", "topdown")
+	h := start(t, newFakeGitHub(t), "")
+	if _, body := h.get("/health", ""); !strings.Contains(string(body), `"evaluators":{"deploy":"topdown","pullrequest":"topdown"}`) {
+		t.Errorf("health: %s", body)
+	}
+	if got := decide(h); got != planned || !strings.Contains(got, "approvals.insufficient") {
+		t.Errorf("topdown decided %s, the planned evaluator %s", got, planned)
+	}
+}
+
 func TestAuditAndEvaluateAPI(t *testing.T) {
 	gh := newFakeGitHub(t)
 	h := start(t, gh, "")
@@ -647,7 +678,8 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 		t.Errorf("limit 501: %d", code)
 	}
 	code, body = h.get("/health", "")
-	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) || !strings.Contains(string(body), `"backend":"`+testBackend+`"`) {
+	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) || !strings.Contains(string(body), `"backend":"`+testBackend+`"`) ||
+		!strings.Contains(string(body), `"evaluators":{"deploy":"irvm","pullrequest":"irvm"}`) {
 		t.Errorf("health: %d %s", code, body)
 	}
 
