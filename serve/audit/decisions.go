@@ -305,7 +305,9 @@ func (s *Store) where(f Filter) ([]string, []any) {
 		add("time >= ?", s.dialect.timeArg(f.Since))
 	}
 	if f.Disagree {
-		add("disagree = ?", true)
+		// Written as the partial index's condition, so that SQLite and
+		// PostgreSQL both use that index.
+		where = append(where, "disagree")
 	}
 	return where, args
 }
