@@ -61,7 +61,15 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // EvalInput evaluates the plan on input (nil: undefined input) and returns
 // its result set: one object of the query's variable bindings per result.
-func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) (ast.Set, error) {
+func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) (_ ast.Set, err error) {
+	// A built-in that panics (one reading a setting this machine leaves
+	// unset, say) fails this evaluation, and so denies, rather than the
+	// process.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("irvm: evaluation panicked: %v", r)
+		}
+	}()
 	now := opts.Time
 	if now.IsZero() {
 		now = time.Now()

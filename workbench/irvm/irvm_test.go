@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
@@ -119,6 +120,20 @@ reads := input.a.b
 		inputs: []string{`{"x": 1, "a": {"b": 1, "c": 2}}`, `{}`},
 	},
 	{
+		name: "with replaces rules and functions",
+		module: `package t
+base := 1
+double(x) := x * 2
+triple(x) := x * 3
+uses_base := base + 1
+patched_rule := v if v := uses_base with base as 10
+patched_fn := v if v := double(input.n) with double as triple
+patched_builtin := v if v := count(input.xs) with count as 42
+`,
+		query:  "r := data.t.patched_rule; f := data.t.patched_fn; b := data.t.patched_builtin; u := data.t.uses_base",
+		inputs: []string{`{"n": 2, "xs": [1]}`, `{}`},
+	},
+	{
 		name: "dynamic references into rules",
 		module: `package t
 rules.a := 1
@@ -207,6 +222,35 @@ func TestErrorsNameTheRule(t *testing.T) {
 	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "x"}`).Value, Options{})
 	if err == nil || !strings.Contains(err.Error(), "p/t.rego:3") {
 		t.Fatalf("error %v does not name p/t.rego:3", err)
+	}
+}
+
+// TestPanicIsAnError: a built-in that panics fails the evaluation.
+func TestPanicIsAnError(t *testing.T) {
+	compiler := compile(t, map[string]string{"t.rego": "package t\n\nx := upper(input.s)\n"})
+	prog, err := Plan(context.Background(), compiler, "x := data.t.x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range prog.funcs {
+		for _, b := range f.blocks {
+			for i := range b.instrs {
+				if in := &b.instrs[i]; in.op == opCallBuiltin && in.bi.name == "upper" {
+					in.bi = &builtin{name: "upper", fn: func(topdown.BuiltinContext, []*ast.Term, func(*ast.Term) error) error {
+						panic("boom")
+					}}
+					n++
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no call of upper in the plan")
+	}
+	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "a"}`).Value, Options{})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("got %v, want the panic as an error", err)
 	}
 }
 
