@@ -411,16 +411,18 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, cfg *ConfigFile
 		defer cancel()
 	}
 	var d Decision
+	planned := false
 	if prog := e.progs[p]; prog != nil && len(opts) == 0 {
-		rs, err := prog.EvalInput(ctx, doc, irvm.Options{})
-		if err != nil {
-			err = fmt.Errorf("evaluate %s: %w", p, err)
-			return errorDecision(p, err), err
+		// An error from the plan is never the last word: topdown stops
+		// where the result is settled (the first body of a rule that
+		// holds, the first match of a some), so a built-in error past that
+		// point fails the plan and not topdown. Topdown decides those.
+		if rs, err := prog.EvalInput(ctx, doc, irvm.Options{}); err == nil {
+			d, err = e.planDecision(p, rs)
+			planned = err == nil
 		}
-		if d, err = e.planDecision(p, rs); err != nil {
-			return errorDecision(p, err), err
-		}
-	} else {
+	}
+	if !planned {
 		rs, err := pq.Eval(ctx, append(opts, rego.EvalParsedInput(doc))...)
 		if err != nil {
 			err = fmt.Errorf("evaluate %s: %w", p, err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/gitpoli/gitpoli/workbench/irvm"
 )
 
 // TestDecideCases runs the seed-compatible cases: inputs that carry their
@@ -277,6 +279,40 @@ func TestDecideFailsClosed(t *testing.T) {
 			}
 			if err != nil && !slices.Equal(d.Codes(), []string{CodeEngineError}) {
 				t.Errorf("error %v, but codes %v", err, d.Codes())
+			}
+		})
+	}
+}
+
+// TestPlanErrorsAreDecidedByTopdown: topdown stops once a result is
+// settled, so an error past that point (in a second body of allow, in a
+// later element of a some) is no error to it. The planned decision
+// evaluates everything; its errors are handed to topdown, which decides.
+func TestPlanErrorsAreDecidedByTopdown(t *testing.T) {
+	tests := []struct {
+		name, policy string
+		allow        bool
+	}{
+		{"second body of a rule that already holds", "package github.deploy\n\ndefault allow := false\n\nallow if input.environment == \"production\"\n\nallow if to_number(input.ref) > 0\n\nviolations := set()\n", true},
+		{"later element of a some under not", "package github.deploy\n\ndefault allow := false\n\nallow if not any_number\n\nany_number if {\n\tsome x in [\"1\", input.ref]\n\tto_number(x) > 0\n}\n\nviolations := set()\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(context.Background(), policySources(t, tt.policy))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if ev, err := e.Evaluator(Deploy); ev != "irvm" {
+				t.Fatalf("decided by %s (%v)", ev, err)
+			}
+			in := mustInput(t, "testdata/input/deploy-production.json")
+			if _, err := e.progs[Deploy].EvalInput(context.Background(), in.with("repo_policy", e.config.Files[Deploy].value), irvm.Options{}); err == nil {
+				t.Fatal("the plan does not fail here; the test proves nothing")
+			}
+			d, err := e.Decide(context.Background(), Deploy, in)
+			want, werr := e.Topdown().Decide(context.Background(), Deploy, in)
+			if err != nil || werr != nil || d.Allow != tt.allow || d.Allow != want.Allow {
+				t.Errorf("decided %+v (%v); topdown %+v (%v); want allow=%v", d, err, want, werr, tt.allow)
 			}
 		})
 	}

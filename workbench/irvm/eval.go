@@ -26,6 +26,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/builtins"
 )
@@ -78,6 +79,11 @@ func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) 
 	if data == nil {
 		data = ast.NewObject()
 	}
+	// Built-ins that can run long (numbers.range, regex.replace, ...)
+	// stop when Cancel says so, as they do under topdown.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
 	m := &machine{
 		prog:    p,
 		ctx:     ctx,
@@ -85,6 +91,8 @@ func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) 
 		memo:    make([]*ast.Term, len(p.funcs)),
 		bctx: topdown.BuiltinContext{
 			Context: ctx,
+			Metrics: noMetrics,
+			Cancel:  cancel,
 			Time:    ast.NewTerm(ast.Number(strconv.FormatInt(now.UnixNano(), 10))),
 			Seed:    rand.Reader,
 			Cache:   builtins.Cache{},
@@ -106,8 +114,16 @@ func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) 
 			break
 		}
 	}
+	// A built-in that ignores Cancel may have run past the deadline: a
+	// late result is not a result.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return m.results, nil
 }
+
+// noMetrics serves the built-ins that record timings (http.send).
+var noMetrics = metrics.NoOp()
 
 // ret is what a block returns to unwind to the enclosing function when a
 // ReturnLocalStmt ran; done is what it returns when it ran to its end. Any

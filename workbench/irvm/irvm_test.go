@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -251,6 +252,47 @@ func TestPanicIsAnError(t *testing.T) {
 	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "a"}`).Value, Options{})
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("got %v, want the panic as an error", err)
+	}
+}
+
+// TestDeadlineStopsBuiltins: a built-in that runs long (numbers.range of
+// twenty million) stops at the deadline, and a late result is an error.
+func TestDeadlineStopsBuiltins(t *testing.T) {
+	compiler := compile(t, map[string]string{"t.rego": "package t\n\ndefault allow := false\n\nallow if count(numbers.range(1, 20000000)) > 0\n"})
+	prog, err := Plan(context.Background(), compiler, "allow := data.t.allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rs, err := prog.EvalInput(ctx, ast.NewObject(), Options{})
+	if err == nil {
+		t.Fatalf("past its deadline, the evaluation returned %v", rs)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopped after %s", took)
+	}
+}
+
+// TestOverlappingRulesAreRefused: where rules of different shapes can
+// define the same document, topdown's conflict check decides (an error);
+// the plan would merge them, so planning fails and the caller keeps
+// topdown.
+func TestOverlappingRulesAreRefused(t *testing.T) {
+	for _, module := range []string{
+		"package t\n\nadmins := {\"alice\"}\n\nroles.admins := admins\n\nroles[name] contains user if {\n\tname := input.role\n\tuser := input.user\n}\n",
+		"package t\n\na[k] := input.o if k := input.k\n\na.c.d := 1\n",
+	} {
+		compiler := compile(t, map[string]string{"t.rego": module})
+		if _, err := Plan(context.Background(), compiler, "x := data.t"); err == nil || !strings.Contains(err.Error(), "different shapes") {
+			t.Errorf("planned %q: %v", module, err)
+		}
+	}
+	// Rules of one shape may share a document: partial sets, else chains.
+	compiler := compile(t, map[string]string{"t.rego": "package t\n\np contains x if some x in input.a\n\np contains x if some x in input.b\n\nq[k] := 1 if some k in input.a\n\nq[k] := 1 if some k in input.b\n"})
+	if _, err := Plan(context.Background(), compiler, "p := data.t.p; q := data.t.q"); err != nil {
+		t.Errorf("rules of one shape refused: %v", err)
 	}
 }
 

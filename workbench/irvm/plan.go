@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -45,6 +47,9 @@ func (p *Program) Eval(ctx context.Context, ectx *rego.EvalContext, _ ast.Value)
 // Plan plans query against the modules of compiler and readies the plan
 // for evaluation. The compiler must have compiled without errors.
 func Plan(ctx context.Context, compiler *ast.Compiler, query string) (prog *Program, err error) {
+	if err := overlappingRules(compiler); err != nil {
+		return nil, err
+	}
 	slot := &planSlot{}
 	defer func() {
 		// OPA switches the shared compiler to IR mode for a plugin target;
@@ -67,4 +72,63 @@ func Plan(ctx context.Context, compiler *ast.Compiler, query string) (prog *Prog
 		return nil, errors.New("irvm: OPA produced no plan")
 	}
 	return slot.prog, nil
+}
+
+// overlappingRules refuses policies in which rules of different shapes
+// can define the same document, such as
+//
+//	roles.admins := {"alice"}
+//	roles[name] contains user if ...
+//
+// topdown reports the clash at run time as a conflict (an error, which
+// denies); the plan instead builds one value out of both, and can even add
+// to the first rule's value. Such policies are left to topdown.
+func overlappingRules(compiler *ast.Compiler) error {
+	// shapes holds, for every prefix of every rule's full reference, the
+	// shapes of the rules under it; open the prefixes that a rule extends
+	// with a variable.
+	shapes := map[string]map[string]*ast.Rule{}
+	var open []string
+	for _, m := range compiler.Modules {
+		ast.WalkRules(m, func(r *ast.Rule) bool {
+			ref := r.Ref().GroundPrefix()
+			full := r.Module.Package.Path.Extend(r.Ref())
+			shape := fmt.Sprint(r.Head.RuleKind()) + ":" + shapeOf(full)
+			for i := len(r.Module.Package.Path); i <= len(full); i++ {
+				key := full[:i].String()
+				if shapes[key] == nil {
+					shapes[key] = map[string]*ast.Rule{}
+				}
+				shapes[key][shape] = r
+			}
+			if len(ref) < len(r.Ref()) {
+				open = append(open, full[:len(r.Module.Package.Path)+len(ref)].String())
+			}
+			return false
+		})
+	}
+	for _, key := range open {
+		if len(shapes[key]) > 1 {
+			var rules []string
+			for _, r := range shapes[key] {
+				rules = append(rules, fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row))
+			}
+			slices.Sort(rules)
+			return fmt.Errorf("irvm: rules of different shapes define %s (%s): only topdown checks them for conflicts", key, strings.Join(rules, ", "))
+		}
+	}
+	return nil
+}
+
+// shapeOf writes ref with every variable as the same placeholder.
+func shapeOf(ref ast.Ref) string {
+	parts := make([]string, len(ref))
+	for i, t := range ref {
+		if t.IsGround() {
+			parts[i] = t.String()
+		} else {
+			parts[i] = "_"
+		}
+	}
+	return strings.Join(parts, ".")
 }
