@@ -491,30 +491,30 @@ func (e *Engine) decision(p Policy, rs rego.ResultSet) (Decision, error) {
 	return d, nil
 }
 
-// planDecision reads the result set of a planned decision, with the same
-// checks as decision.
+// errPlanResult is a planned result that decision would reject; topdown
+// then decides, and says what is wrong.
+var errPlanResult = errors.New("unexpected planned result")
+
+// planDecision reads the result set of a planned decision.
 func (e *Engine) planDecision(p Policy, rs ast.Set) (Decision, error) {
 	d := Decision{Policy: p, Violations: []Violation{}}
 	if rs.Len() != 1 {
-		return d, fmt.Errorf("policy %s produced no decision (is allow or violations undefined?)", p.Package())
+		return d, errPlanResult
 	}
 	res, ok := rs.Slice()[0].Value.(ast.Object)
 	if !ok {
-		return d, fmt.Errorf("policy %s produced no decision", p.Package())
+		return d, errPlanResult
 	}
-	var allow, raw ast.Value
-	if t := res.Get(ast.InternedTerm("allow")); t != nil {
-		allow = t.Value
+	allow, raw := res.Get(ast.InternedTerm("allow")), res.Get(ast.InternedTerm("violations"))
+	if allow == nil || raw == nil {
+		return d, errPlanResult
 	}
-	if t := res.Get(ast.InternedTerm("violations")); t != nil {
-		raw = t.Value
-	}
-	b, ok := allow.(ast.Boolean)
+	b, ok := allow.Value.(ast.Boolean)
 	if !ok {
-		return d, fmt.Errorf("%s.allow is %s, not a boolean", p.Package(), typeName(allow))
+		return d, errPlanResult
 	}
 	var elems []*ast.Term
-	switch raw := raw.(type) {
+	switch raw := raw.Value.(type) {
 	case ast.Set:
 		elems = raw.Slice()
 	case *ast.Array:
@@ -523,13 +523,13 @@ func (e *Engine) planDecision(p Policy, rs ast.Set) (Decision, error) {
 			elems = append(elems, raw.Elem(i))
 		}
 	default:
-		return d, fmt.Errorf("%s.violations is %s, not a set", p.Package(), typeName(raw))
+		return d, errPlanResult
 	}
 	d.Allow = bool(b)
 	for _, t := range elems {
 		r, err := ast.JSON(t.Value)
 		if err != nil {
-			return d, fmt.Errorf("%s.violations: %w", p.Package(), err)
+			return d, err
 		}
 		v, err := e.violation(p, r)
 		if err != nil {
@@ -538,18 +538,6 @@ func (e *Engine) planDecision(p Policy, rs ast.Set) (Decision, error) {
 		d.Violations = append(d.Violations, v)
 	}
 	return d, nil
-}
-
-// typeName names x's type as the Go value topdown would hand back.
-func typeName(x ast.Value) string {
-	if x == nil {
-		return "<nil>"
-	}
-	v, err := ast.JSON(x)
-	if err != nil {
-		return ast.ValueName(x)
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 func (e *Engine) violation(p Policy, r any) (Violation, error) {

@@ -75,8 +75,8 @@ const insertDecision = `
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // newID returns a time-ordered UUID (version 7): consecutive decisions
-// land on the same page of the id index instead of a random one each,
-// which halves the pages a batch of inserts writes.
+// land on the last page of the id index, instead of each on a random page
+// of it that the commit must then write.
 func newID() string {
 	if id, err := uuid.NewV7(); err == nil {
 		return id.String()
