@@ -143,14 +143,7 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	resp, ok := f.responses[fixture.Key(r)]
-	if !ok {
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"message":"Not Found"}`)
-		return
-	}
-	w.WriteHeader(resp.Status)
-	w.Write(resp.Body)
+	fixture.Serve(w, r, f.responses)
 }
 
 func (f *fakeGitHub) add(responses map[string]fixture.Response) {

@@ -47,14 +47,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"token":"ghs_bench","expires_at":%q}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	default:
-		resp, ok := f.responses[fixture.Key(r)]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"Not Found"}`)
-			return
-		}
-		w.WriteHeader(resp.Status)
-		w.Write(resp.Body)
+		fixture.Serve(w, r, f.responses)
 	}
 }
 

@@ -20,7 +20,6 @@ type Program struct {
 }
 
 type function struct {
-	name    string
 	params  []int32
 	blocks  []*block
 	nlocals int
@@ -106,11 +105,11 @@ func Compile(p *ir.Policy) (*Program, error) {
 		return nil, errors.New("irvm: want exactly one plan")
 	}
 	c := &compiler{
-		prog:     &Program{byPath: map[string]*function{}},
-		funcs:    map[string]*function{},
-		builtins: map[string]*builtin{},
+		prog:      &Program{byPath: map[string]*function{}},
+		funcs:     map[string]*function{},
+		builtins:  map[string]*builtin{},
+		relations: map[string]bool{},
 	}
-	relations := map[string]bool{}
 	if p.Static != nil {
 		for _, s := range p.Static.Strings {
 			c.strings = append(c.strings, ast.StringTerm(s.Value))
@@ -120,7 +119,7 @@ func Compile(p *ir.Policy) (*Program, error) {
 		}
 		for _, b := range p.Static.BuiltinFuncs {
 			if decl, ok := ast.BuiltinMap[b.Name]; ok && decl.Relation {
-				relations[b.Name] = true
+				c.relations[b.Name] = true
 			}
 		}
 	}
@@ -130,7 +129,7 @@ func Compile(p *ir.Policy) (*Program, error) {
 	}
 	// Declare every function first: calls may come before definitions.
 	for _, fn := range funcs {
-		f := &function{name: fn.Name, memo: len(fn.Params) == 2, index: len(c.prog.funcs)}
+		f := &function{memo: len(fn.Params) == 2, index: len(c.prog.funcs)}
 		for _, l := range fn.Params {
 			f.params = append(f.params, int32(l))
 		}
@@ -139,9 +138,6 @@ func Compile(p *ir.Policy) (*Program, error) {
 		if fn.Path != nil {
 			c.prog.byPath[strings.Join(fn.Path, "\x00")] = f
 		}
-	}
-	for name := range relations {
-		c.relations = append(c.relations, name)
 	}
 	for _, fn := range funcs {
 		f := c.funcs[fn.Name]
@@ -171,7 +167,7 @@ type compiler struct {
 	files     []string
 	funcs     map[string]*function
 	builtins  map[string]*builtin
-	relations []string
+	relations map[string]bool // the built-ins that are relations (walk)
 	maxLocal  int
 	err       error
 }
@@ -221,10 +217,7 @@ func (c *compiler) builtin(name string) *builtin {
 		c.fail("no built-in %q", name)
 		return nil
 	}
-	b := &builtin{name: name, fn: fn}
-	for _, r := range c.relations {
-		b.relation = b.relation || r == name
-	}
+	b := &builtin{name: name, fn: fn, relation: c.relations[name]}
 	c.builtins[name] = b
 	return b
 }

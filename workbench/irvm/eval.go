@@ -368,23 +368,17 @@ func (m *machine) block(locals []*ast.Term, b *block) (int, error) {
 			}
 
 		case opIsArray:
-			if t := get(locals, in.a); t == nil {
-				return 0, nil
-			} else if _, ok := t.Value.(*ast.Array); !ok {
+			if !is[*ast.Array](get(locals, in.a)) {
 				return 0, nil
 			}
 
 		case opIsObject:
-			if t := get(locals, in.a); t == nil {
-				return 0, nil
-			} else if _, ok := t.Value.(ast.Object); !ok {
+			if !is[ast.Object](get(locals, in.a)) {
 				return 0, nil
 			}
 
 		case opIsSet:
-			if t := get(locals, in.a); t == nil {
-				return 0, nil
-			} else if _, ok := t.Value.(ast.Set); !ok {
+			if !is[ast.Set](get(locals, in.a)) {
 				return 0, nil
 			}
 
@@ -466,6 +460,15 @@ func (m *machine) block(locals []*ast.Term, b *block) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// is reports whether t is defined and holds a T.
+func is[T ast.Value](t *ast.Term) bool {
+	if t == nil {
+		return false
+	}
+	_, ok := t.Value.(T)
+	return ok
 }
 
 func valueOf(t *ast.Term) ast.Value {

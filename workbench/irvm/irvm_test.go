@@ -223,11 +223,7 @@ func TestHTTPSend(t *testing.T) {
 		io.WriteString(w, `{"approved": true}`)
 	}))
 	defer srv.Close()
-	compiler := compile(t, map[string]string{"t.rego": "package t\n\nr := http.send({\"method\": \"get\", \"url\": input.url}).body\n"})
-	prog, err := Plan(context.Background(), compiler, "r := data.t.r")
-	if err != nil {
-		t.Fatal(err)
-	}
+	compiler, prog := mustPlan(t, "t.rego", "package t\n\nr := http.send({\"method\": \"get\", \"url\": input.url}).body\n", "r := data.t.r")
 	raw := `{"url": "` + srv.URL + `"}`
 	got, err := prog.EvalInput(context.Background(), ast.MustParseTerm(raw).Value, Options{})
 	if err != nil {
@@ -245,12 +241,8 @@ func TestHTTPSend(t *testing.T) {
 // TestErrorsNameTheRule checks that an error says where in the policy it
 // happened, as topdown's do.
 func TestErrorsNameTheRule(t *testing.T) {
-	compiler := compile(t, map[string]string{"p/t.rego": "package t\n\ne := to_number(input.s)\n"})
-	prog, err := Plan(context.Background(), compiler, "e := data.t.e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "x"}`).Value, Options{})
+	_, prog := mustPlan(t, "p/t.rego", "package t\n\ne := to_number(input.s)\n", "e := data.t.e")
+	_, err := prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "x"}`).Value, Options{})
 	if err == nil || !strings.Contains(err.Error(), "p/t.rego:3") {
 		t.Fatalf("error %v does not name p/t.rego:3", err)
 	}
@@ -258,11 +250,7 @@ func TestErrorsNameTheRule(t *testing.T) {
 
 // TestPanicIsAnError: a built-in that panics fails the evaluation.
 func TestPanicIsAnError(t *testing.T) {
-	compiler := compile(t, map[string]string{"t.rego": "package t\n\nx := upper(input.s)\n"})
-	prog, err := Plan(context.Background(), compiler, "x := data.t.x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, prog := mustPlan(t, "t.rego", "package t\n\nx := upper(input.s)\n", "x := data.t.x")
 	n := 0
 	for _, f := range prog.funcs {
 		for _, b := range f.blocks {
@@ -279,7 +267,7 @@ func TestPanicIsAnError(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no call of upper in the plan")
 	}
-	_, err = prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "a"}`).Value, Options{})
+	_, err := prog.EvalInput(context.Background(), ast.MustParseTerm(`{"s": "a"}`).Value, Options{})
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("got %v, want the panic as an error", err)
 	}
@@ -288,11 +276,7 @@ func TestPanicIsAnError(t *testing.T) {
 // TestDeadlineStopsBuiltins: a built-in that runs long (numbers.range of
 // twenty million) stops at the deadline, and a late result is an error.
 func TestDeadlineStopsBuiltins(t *testing.T) {
-	compiler := compile(t, map[string]string{"t.rego": "package t\n\ndefault allow := false\n\nallow if count(numbers.range(1, 20000000)) > 0\n"})
-	prog, err := Plan(context.Background(), compiler, "allow := data.t.allow")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, prog := mustPlan(t, "t.rego", "package t\n\ndefault allow := false\n\nallow if count(numbers.range(1, 20000000)) > 0\n", "allow := data.t.allow")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -327,11 +311,7 @@ func TestOverlappingRulesAreRefused(t *testing.T) {
 }
 
 func TestCancelled(t *testing.T) {
-	compiler := compile(t, map[string]string{"t.rego": "package t\n\nn := count([x | some x in numbers.range(1, 100000)])\n"})
-	prog, err := Plan(context.Background(), compiler, "n := data.t.n")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, prog := mustPlan(t, "t.rego", "package t\n\nn := count([x | some x in numbers.range(1, 100000)])\n", "n := data.t.n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := prog.EvalInput(ctx, ast.NewObject(), Options{}); err == nil {
@@ -355,6 +335,17 @@ func asTopdownSees(rs ast.Set) (ast.Set, error) {
 		out.Add(ast.NewTerm(val))
 	}
 	return out, nil
+}
+
+// mustPlan compiles one module, as file, and plans query against it.
+func mustPlan(t testing.TB, file, module, query string) (*ast.Compiler, *Program) {
+	t.Helper()
+	compiler := compile(t, map[string]string{file: module})
+	prog, err := Plan(context.Background(), compiler, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compiler, prog
 }
 
 func compile(t testing.TB, files map[string]string) *ast.Compiler {
