@@ -136,7 +136,8 @@ type DeployGate struct {
 	s  *Store
 	// at is the decision's time, read once: the day counted is the day
 	// recorded.
-	at time.Time
+	at     time.Time
+	unlock func() // this process's turn to write (Store.lockWrites)
 }
 
 // BeginDeploy starts a deployment decision for the claimed delivery d
@@ -153,16 +154,21 @@ func (s *Store) BeginDeploy(ctx context.Context, d *Delivery) (*DeployGate, erro
 		// statement, whatever the database's default isolation.
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
-	tx, err := s.db.BeginTx(ctx, opts)
+	unlock, err := s.lockWrites(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin deployment decision: %w", err)
 	}
-	g := &DeployGate{tx: tx, s: s, at: s.now().UTC()}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("begin deployment decision: %w", err)
+	}
+	g := &DeployGate{tx: tx, s: s, at: s.now().UTC(), unlock: unlock}
 	if s.dialect.clock != "" {
 		// One clock for every replica: the database's.
 		var at dbTime
 		if err := tx.QueryRowContext(ctx, s.dialect.clock).Scan(&at); err != nil {
-			tx.Rollback()
+			g.Rollback()
 			return nil, fmt.Errorf("begin deployment decision: %w", err)
 		}
 		g.at = at.Time
@@ -172,7 +178,7 @@ func (s *Store) BeginDeploy(ctx context.Context, d *Delivery) (*DeployGate, erro
 		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT 1 FROM deliveries WHERE seq = ? AND attempts = ? AND state = 'working'`+s.dialect.forUpdate),
 			d.Seq, d.Attempts).Scan(&one)
 		if err != nil {
-			tx.Rollback()
+			g.Rollback()
 			if errors.Is(err, sql.ErrNoRows) {
 				err = ErrLeaseLost
 			}
@@ -213,10 +219,24 @@ func (g *DeployGate) Insert(ctx context.Context, r *Record) error {
 }
 
 // Commit ends the gate, keeping what it recorded.
-func (g *DeployGate) Commit() error { return g.tx.Commit() }
+func (g *DeployGate) Commit() error {
+	defer g.end()
+	return g.tx.Commit()
+}
 
 // Rollback ends the gate without recording.
-func (g *DeployGate) Rollback() error { return g.tx.Rollback() }
+func (g *DeployGate) Rollback() error {
+	defer g.end()
+	return g.tx.Rollback()
+}
+
+// end gives up the gate's turn to write, once.
+func (g *DeployGate) end() {
+	if g.unlock != nil {
+		g.unlock()
+		g.unlock = nil
+	}
+}
 
 // Filter selects records for Query.
 type Filter struct {

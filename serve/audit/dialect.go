@@ -18,6 +18,12 @@ type dialect struct {
 	numbered bool
 	// claim takes the next claimable delivery (args: lease, owner[, now]).
 	claim string
+	// enqueue stores a received delivery once (args: delivery id, event,
+	// received at[, payload]).
+	enqueue string
+	// enqueuePayload stores a new delivery's payload apart from its row
+	// (args: seq, payload; empty: the row holds it).
+	enqueuePayload string
 	// renew extends a lease (args: lease, seq, attempts).
 	renew string
 	// tableExists counts tables of a name (arg: name).
@@ -41,18 +47,22 @@ type dialect struct {
 // order.
 const sqliteTime = "2006-01-02T15:04:05.000000000Z"
 
-const claimedColumns = `RETURNING seq, delivery_id, event, payload, received_at, attempts`
-
 var sqliteDialect = &dialect{
 	name: "sqlite",
 	// The write transaction (BEGIN IMMEDIATE) makes the select and the
 	// update one step.
 	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = ?, claimed_by = ?
 		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < ?) ORDER BY seq LIMIT 1)
-		` + claimedColumns,
-	renew:       `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
-	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
-	prepare:     true,
+		RETURNING seq, delivery_id, event, (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq), received_at, attempts`,
+	// SQLite rewrites a whole row on every update: the payload is kept
+	// apart, so that claims and finishes do not rewrite it (migration
+	// 0005). PostgreSQL stores a large value out of line, and an update
+	// that leaves it alone does not copy it.
+	enqueue:        `INSERT INTO deliveries (delivery_id, event, received_at) VALUES (?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+	enqueuePayload: `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`,
+	renew:          `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	tableExists:    `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+	prepare:        true,
 }
 
 var postgresDialect = &dialect{
@@ -64,7 +74,8 @@ var postgresDialect = &dialect{
 	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = now() + make_interval(secs => ?), claimed_by = ?
 		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < now())
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-		` + claimedColumns,
+		RETURNING seq, delivery_id, event, payload, received_at, attempts`,
+	enqueue:          `INSERT INTO deliveries (delivery_id, event, received_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
 	renew:            `UPDATE deliveries SET lease_until = now() + make_interval(secs => ?) WHERE seq = ? AND attempts = ? AND state = 'working'`,
 	tableExists:      `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 	lockMigrations:   `SELECT pg_advisory_lock(7407287761)`,

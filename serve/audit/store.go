@@ -51,7 +51,13 @@ type Store struct {
 	// deallocated around every use (the pool keeps no idle wrappers).
 	stmts sync.Map
 
-	coming    atomic.Int64 // writes announced to the group commit (see Coming)
+	coming atomic.Int64 // writes announced to the group commit (see Coming)
+	// writing is this process's turn to write to SQLite (see lockWrites);
+	// nil on PostgreSQL.
+	writing   chan struct{}
+	ckptStop  chan struct{}
+	ckptDone  chan struct{}
+	ckptErr   atomic.Pointer[error] // the last checkpoint's failure
 	batchOnce sync.Once
 	batch     chan batchItem
 	batchDone chan struct{}
@@ -89,9 +95,12 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 	}
 	// The statements written inside transactions, prepared now (see
 	// txExec).
-	for _, q := range []string{enqueueDelivery, insertDecision} {
+	for _, q := range []string{s.dialect.enqueue, s.dialect.enqueuePayload, insertDecision} {
 		if !s.dialect.prepare {
 			break
+		}
+		if q == "" {
+			continue
 		}
 		if _, err := s.prepared(ctx, q); err != nil {
 			s.Close()
@@ -104,6 +113,11 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 		if _, err := s.db.ExecContext(ctx, `UPDATE deliveries SET state = 'queued' WHERE state = 'working'`); err != nil {
 			s.closeDB()
 			return nil, fmt.Errorf("requeue unfinished deliveries: %w", err)
+		}
+		s.writing = make(chan struct{}, 1)
+		if err := s.startCheckpointer(ctx); err != nil {
+			s.closeDB()
+			return nil, err
 		}
 	}
 	return s, nil
@@ -153,6 +167,10 @@ func (s *Store) Close() error {
 			close(s.batch)
 			<-s.batchDone
 		}
+		if s.ckptStop != nil {
+			close(s.ckptStop)
+			<-s.ckptDone
+		}
 		s.stmts.Range(func(_, st any) bool {
 			st.(*sql.Stmt).Close()
 			return true
@@ -162,9 +180,34 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// exec, query and queryRow run queries written with ? placeholders,
-// whatever the backend, as statements prepared once where that pays.
+// lockWrites waits for this process's turn to write. SQLite takes one
+// writer at a time, and a writer that finds the database locked polls
+// for it, sleeping 1, 2, 5, 10 ms and on: writes from the group commit,
+// the workers and the checkpointer that collided there waited whole
+// milliseconds for a lock freed in microseconds. In one process they
+// queue here instead, and each starts the moment the previous one ends.
+// The busy timeout remains for writers in other processes.
+func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
+	if s.writing == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writing <- struct{}{}:
+		return func() { <-s.writing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// exec (for writes), query and queryRow run queries written with ?
+// placeholders, whatever the backend, as statements prepared once where
+// that pays.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if !s.dialect.prepare {
 		return s.db.ExecContext(ctx, s.dialect.rebind(q), args...)
 	}
@@ -209,9 +252,6 @@ func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 	}
 	return tx.ExecContext(ctx, s.dialect.rebind(q), args...)
 }
-
-// enqueueDelivery stores a received delivery once.
-const enqueueDelivery = `INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`
 
 // prepared returns q (with ? placeholders) prepared on the database.
 func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -319,12 +359,23 @@ var ErrLeaseLost = errors.New("the delivery's lease ran out and another worker c
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 	var fresh bool
 	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
-		res, err := s.txExec(ctx, tx, enqueueDelivery, d.ID, d.Event, d.Payload, s.dialect.timeArg(s.now()))
+		args := []any{d.ID, d.Event, s.dialect.timeArg(s.now())}
+		if s.dialect.enqueuePayload == "" {
+			args = append(args, d.Payload)
+		}
+		res, err := s.txExec(ctx, tx, s.dialect.enqueue, args...)
 		if err != nil {
 			return err
 		}
 		n, err := res.RowsAffected()
-		fresh = n == 1
+		if fresh = n == 1; !fresh || err != nil || s.dialect.enqueuePayload == "" {
+			return err
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		_, err = s.txExec(ctx, tx, s.dialect.enqueuePayload, seq, d.Payload)
 		return err
 	})
 	if err != nil {
@@ -449,6 +500,11 @@ func (s *Store) commitBatch(items []batchItem) {
 // any write fails.
 func (s *Store) runBatch(items []batchItem) ([]error, error) {
 	ctx := context.Background()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -476,8 +532,13 @@ func (s *Store) Claim(ctx context.Context) (*Delivery, error) {
 	if s.dialect == sqliteDialect {
 		args = append(args, s.dialect.timeArg(s.now()))
 	}
-	err := s.queryRow(ctx, s.dialect.claim, args...).
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim delivery: %w", err)
+	}
+	err = s.queryRow(ctx, s.dialect.claim, args...).
 		Scan(&d.Seq, &d.ID, &d.Event, &d.Payload, &received, &d.Attempts)
+	unlock()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -544,6 +605,9 @@ func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
 
 // Writable checks that the database accepts a write.
 func (s *Store) Writable(ctx context.Context) error {
+	if err := s.ckptErr.Load(); err != nil {
+		return *err
+	}
 	_, err := s.exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
 	return err
 }

@@ -1,0 +1,168 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestWALStartsOverUnderSteadyWrites writes without a pause from the
+// group commit and from workers on connections of their own: the WAL must
+// still start over, and stay short. Without the checkpointer, SQLite
+// checkpoints only at autoCheckpointPages, and never completely while the
+// writes go on.
+func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
+	defer func(n int) { restartPages = n }(restartPages)
+	restartPages = 256
+	path := filepath.Join(t.TempDir(), "gitpoli.db")
+	s := mustOpen(t, path)
+	ctx := context.Background()
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if err := s.InsertBatched(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Enqueue(ctx, Delivery{ID: fmt.Sprintf("%d-%d", w, i), Event: "ping", Payload: payload}); err != nil {
+					t.Error(err)
+					return
+				}
+				d, err := s.Claim(ctx)
+				if err == nil && d != nil {
+					err = s.Finish(ctx, d, "")
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				written.Add(1)
+			}
+		})
+	}
+	// Enough writes for the WAL to reach ten times restartPages.
+	deadline := time.Now().Add(time.Minute)
+	for written.Load() < 1500 && time.Now().Before(deadline) && !t.Failed() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	// The WAL's header counts its restarts (the checkpoint sequence
+	// number); its file keeps the length it reached.
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil || len(wal) < 32 {
+		t.Fatalf("read the WAL: %v", err)
+	}
+	restarts := binary.BigEndian.Uint32(wal[12:16])
+	pages := len(wal) / (4096 + 24)
+	t.Logf("%d deliveries: the WAL started over %d times, and reached %d pages", written.Load(), restarts, pages)
+	if restarts < 3 {
+		t.Errorf("the WAL started over %d times under steady writes, want 3 or more", restarts)
+	}
+	if pages >= autoCheckpointPages {
+		t.Errorf("the WAL reached %d pages, SQLite's own checkpoint's threshold", pages)
+	}
+	if err := s.Writable(ctx); err != nil {
+		t.Errorf("writable: %v", err)
+	}
+}
+
+// TestWaitingForTheTurnToWriteEndsWithTheContext holds this process's
+// turn to write with an open deployment gate: another write waits for it,
+// and gives up when its context ends.
+func TestWaitingForTheTurnToWriteEndsWithTheContext(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	gate, err := s.BeginDeploy(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.BeginDeploy(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a second gate while the first is open: %v, want the context's deadline", err)
+	}
+	if err := s.Annotate(ctx, "none", "", []byte(`{}`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a write while the gate is open: %v, want the context's deadline", err)
+	}
+	gate.Rollback()
+	gate.Commit() // a second end gives nothing back twice
+	if err := s.Annotate(context.Background(), "none", "", []byte(`{}`)); err != nil {
+		t.Errorf("a write after the gate: %v", err)
+	}
+	g2, err := s.BeginDeploy(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2.Commit()
+}
+
+// TestPayloadsMoveOut migrates a database of version 4, with a delivery
+// still queued, to its own payload table: the delivery is claimed with
+// its payload, and pruning it takes the payload too.
+func TestPayloadsMoveOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gitpoli.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(ON)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(migrations, "migrations/sqlite/*.sql")
+	sort.Strings(names)
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range names[:4] {
+		text, _ := migrations.ReadFile(name)
+		if _, err := db.Exec(string(text)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		db.Exec(`INSERT INTO schema_migrations VALUES (?, '')`, i+1)
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour).UTC().Format(sqliteTime)
+	for _, id := range []string{"done-long-ago", "queued"} {
+		if _, err := db.Exec(`INSERT INTO deliveries (delivery_id, event, payload, received_at) VALUES (?, 'ping', ?, ?)`, id, `{"zen":"`+id+`"}`, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Exec(`UPDATE deliveries SET state = 'done' WHERE delivery_id = 'done-long-ago'`)
+	db.Close()
+
+	s := mustOpen(t, path)
+	ctx := context.Background()
+	d, err := s.Claim(ctx)
+	if err != nil || d == nil || d.ID != "queued" || string(d.Payload) != `{"zen":"queued"}` {
+		t.Fatalf("claim after the migration: %+v, %v", d, err)
+	}
+	if _, n, err := s.Prune(ctx, MinRetention); err != nil || n != 1 {
+		t.Fatalf("pruned %d deliveries, %v; want 1", n, err)
+	}
+	var payloads int
+	s.db.QueryRow(`SELECT COUNT(*) FROM delivery_payloads`).Scan(&payloads)
+	if payloads != 1 {
+		t.Errorf("%d payloads left, want 1 (the pruned delivery's went with it)", payloads)
+	}
+	// A redelivery stores nothing, payload included.
+	if fresh, err := s.Enqueue(ctx, Delivery{ID: "queued", Event: "ping", Payload: []byte(`{}`)}); fresh || err != nil {
+		t.Errorf("redelivery: fresh %v, %v", fresh, err)
+	}
+	s.db.QueryRow(`SELECT COUNT(*) FROM delivery_payloads`).Scan(&payloads)
+	if payloads != 1 {
+		t.Errorf("%d payloads after a redelivery, want 1", payloads)
+	}
+}
