@@ -128,7 +128,7 @@ func Prefilter(d Delivery) error {
 		}
 		return &NotPolicyEvent{Reason: d.Event + " events decide nothing"}
 	}
-	action, err := topLevelAction(d.Payload)
+	action, err := PayloadAction(d.Payload)
 	if err != nil {
 		return fmt.Errorf("delivery %s: payload: %w", d.ID, err)
 	}
@@ -138,9 +138,9 @@ func Prefilter(d Delivery) error {
 	return nil
 }
 
-// topLevelAction reads the "action" member of a JSON object, stopping as
-// soon as it has it.
-func topLevelAction(payload []byte) (string, error) {
+// PayloadAction reads the "action" member of a JSON object, stopping as
+// soon as it has it (GitHub writes it first).
+func PayloadAction(payload []byte) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return "", errors.New("not a JSON object")
