@@ -50,9 +50,6 @@ var restartPages = 4096
 func (s *Store) checkpointer(conn *sql.Conn, dbFile *os.File, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	defer func() {
-		if dbFile != nil {
-			dbFile.Close()
-		}
 		// The connection goes back to the pool: with the store's timeout.
 		conn.ExecContext(context.Background(), `PRAGMA busy_timeout = 10000`)
 		conn.Close()
@@ -126,8 +123,13 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 		conn.Close()
 		return fmt.Errorf("open audit db %s: checkpointer: %w", s.name, err)
 	}
-	dbFile, _ := os.Open(s.name) // without it, SQLite's own syncs do all the work
+	// Without it, SQLite's own syncs do all the work. Closing any
+	// descriptor of a file drops every POSIX lock this process holds on
+	// it, SQLite's included (a WAL could then be deleted under a live
+	// connection by another process that thinks it is the last), so Close
+	// closes it only after the database's connections.
+	s.dbFile, _ = os.Open(s.name)
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
-	go s.checkpointer(conn, dbFile, s.ckptStop, s.ckptDone)
+	go s.checkpointer(conn, s.dbFile, s.ckptStop, s.ckptDone)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -58,6 +59,7 @@ type Store struct {
 	ckptStop  chan struct{}
 	ckptDone  chan struct{}
 	ckptErr   atomic.Pointer[error] // the last checkpoint's failure
+	dbFile    *os.File              // the SQLite file, for the checkpointer's syncs
 	batchOnce sync.Once
 	batch     chan batchItem
 	batchDone chan struct{}
@@ -176,6 +178,9 @@ func (s *Store) Close() error {
 			return true
 		})
 		s.closeErr = s.closeDB()
+		if s.dbFile != nil {
+			s.dbFile.Close() // after SQLite's connections: see startCheckpointer
+		}
 	})
 	return s.closeErr
 }
