@@ -268,37 +268,40 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	s.deployMu.Lock()
-	gate, err := s.store.BeginDeploy(ctx, d)
+	var o workbench.Outcome
+	var rec audit.Record
+	err := func() error {
+		s.deployMu.Lock()
+		defer s.deployMu.Unlock()
+		gate, err := s.store.BeginDeploy(ctx, d)
+		if err != nil {
+			return err
+		}
+		// After Commit this does nothing; after an error, or a panic that
+		// safeDecide recovers, it ends the gate and gives back the
+		// process's turn to write, which every other write waits for.
+		defer gate.Rollback()
+		n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env)
+		if err == nil {
+			gs, err = gs.WithDeploymentsToday(n)
+		}
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		o = e.DecideSubject(ctx, gs, e.Config())
+		s.metrics.decisionSeconds.WithLabelValues("deploy").Observe(time.Since(start).Seconds())
+		rec = s.subjectRecord(e, d, o, configSource)
+		rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
+		rec.Detail = detail(configSource, nil, nil)
+		if err := gate.Insert(ctx, &rec); err != nil {
+			return err
+		}
+		return gate.Commit()
+	}()
 	if err != nil {
-		s.deployMu.Unlock()
 		return err
 	}
-	n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env)
-	if err == nil {
-		gs, err = gs.WithDeploymentsToday(n)
-	}
-	if err != nil {
-		gate.Rollback()
-		s.deployMu.Unlock()
-		return err
-	}
-	start := time.Now()
-	o := e.DecideSubject(ctx, gs, e.Config())
-	s.metrics.decisionSeconds.WithLabelValues("deploy").Observe(time.Since(start).Seconds())
-	rec := s.subjectRecord(e, d, o, configSource)
-	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
-	rec.Detail = detail(configSource, nil, nil)
-	if err := gate.Insert(ctx, &rec); err != nil {
-		gate.Rollback()
-		s.deployMu.Unlock()
-		return err
-	}
-	if err := gate.Commit(); err != nil {
-		s.deployMu.Unlock()
-		return err
-	}
-	s.deployMu.Unlock()
 	s.logDecision(log, rec)
 	answer, answerErr := s.answerDeployment(ctx, client, subj, o, rec.ID)
 	if answerErr != nil {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -123,13 +125,68 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 		conn.Close()
 		return fmt.Errorf("open audit db %s: checkpointer: %w", s.name, err)
 	}
-	// Without it, SQLite's own syncs do all the work. Closing any
-	// descriptor of a file drops every POSIX lock this process holds on
-	// it, SQLite's included (a WAL could then be deleted under a live
-	// connection by another process that thinks it is the last), so Close
-	// closes it only after the database's connections.
-	s.dbFile, _ = os.Open(s.name)
+	s.dbFile = openSyncFile(s.name) // nil: SQLite's own syncs do all the work
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpointer(conn, s.dbFile, s.ckptStop, s.ckptDone)
 	return nil
+}
+
+// syncFiles holds the descriptors the checkpointers sync database files
+// through, one per file and process. Closing any descriptor of a file
+// drops every POSIX lock the process holds on it, SQLite's included, and
+// SQLite relies on those: another process that found none could take
+// itself for the last user and delete the WAL under a live connection.
+// So a descriptor is shared by every Store of the process on that file,
+// and closed only when the last of them has closed, with no connection
+// left open; otherwise it stays open.
+var syncFiles struct {
+	sync.Mutex
+	open []*syncFile
+}
+
+type syncFile struct {
+	f    *os.File
+	info os.FileInfo
+	refs int
+}
+
+func openSyncFile(path string) *os.File {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	syncFiles.Lock()
+	defer syncFiles.Unlock()
+	for _, sf := range syncFiles.open {
+		if os.SameFile(sf.info, info) {
+			sf.refs++
+			return sf.f
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	syncFiles.open = append(syncFiles.open, &syncFile{f: f, info: info, refs: 1})
+	return f
+}
+
+// closeSyncFile gives back a Store's share of f, once its connections are
+// closed (connsOpen: how many are still in use).
+func closeSyncFile(f *os.File, connsOpen int) {
+	syncFiles.Lock()
+	defer syncFiles.Unlock()
+	for i, sf := range syncFiles.open {
+		if sf.f != f {
+			continue
+		}
+		if sf.refs > 0 {
+			sf.refs--
+		}
+		if sf.refs == 0 && connsOpen == 0 {
+			syncFiles.open = slices.Delete(syncFiles.open, i, i+1)
+			f.Close()
+		}
+		return
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,8 @@ import (
 // checkpoints only at autoCheckpointPages, and never completely while the
 // writes go on.
 func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
-	defer func(n int) { restartPages = n }(restartPages)
+	old := restartPages
+	t.Cleanup(func() { restartPages = old }) // after the store's Close
 	restartPages = 256
 	path := filepath.Join(t.TempDir(), "gitpoli.db")
 	s := mustOpen(t, path)
@@ -102,7 +104,16 @@ func TestWaitingForTheTurnToWriteEndsWithTheContext(t *testing.T) {
 		t.Errorf("a write while the gate is open: %v, want the context's deadline", err)
 	}
 	gate.Rollback()
-	gate.Commit() // a second end gives nothing back twice
+	ended := make(chan struct{})
+	go func() {
+		gate.Commit() // a second end gives nothing back twice
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ending a gate twice blocked")
+	}
 	if err := s.Annotate(context.Background(), "none", "", []byte(`{}`)); err != nil {
 		t.Errorf("a write after the gate: %v", err)
 	}
@@ -164,5 +175,44 @@ func TestPayloadsMoveOut(t *testing.T) {
 	s.db.QueryRow(`SELECT COUNT(*) FROM delivery_payloads`).Scan(&payloads)
 	if payloads != 1 {
 		t.Errorf("%d payloads after a redelivery, want 1", payloads)
+	}
+}
+
+// TestTwoStoresOnOneFileKeepTheirLocks closes one of two stores on a
+// file: the other's connections must keep SQLite's POSIX locks, which
+// closing any descriptor of the file in this process would drop.
+func TestTwoStoresOnOneFileKeepTheirLocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gitpoli.db")
+	a := mustOpen(t, path)
+	b := mustOpen(t, path)
+	if a.dbFile == nil || a.dbFile != b.dbFile {
+		t.Fatalf("the stores sync through %p and %p, want one shared descriptor", a.dbFile, b.dbFile)
+	}
+	a.Close()
+	if _, err := b.dbFile.Stat(); err != nil {
+		t.Fatalf("the descriptor was closed with the first store, dropping the second's locks: %v", err)
+	}
+	if err := b.Writable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f := b.dbFile
+	b.Close()
+	if _, err := f.Stat(); err == nil {
+		t.Error("the descriptor outlived the last store on its file")
+	}
+}
+
+// TestMigrationsRefuseANewerSchema opens a database migrated by a newer
+// gitpoli: it is refused at start, not misread later.
+func TestMigrationsRefuseANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gitpoli.db")
+	s := mustOpen(t, path)
+	if _, err := s.db.Exec(`INSERT INTO schema_migrations VALUES (999, '')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "schema version 999") {
+		t.Fatalf("open: %v, want a refusal naming schema version 999", err)
 	}
 }

@@ -179,7 +179,7 @@ func (s *Store) Close() error {
 		})
 		s.closeErr = s.closeDB()
 		if s.dbFile != nil {
-			s.dbFile.Close() // after SQLite's connections: see startCheckpointer
+			closeSyncFile(s.dbFile, s.db.Stats().OpenConnections) // see syncFiles
 		}
 	})
 	return s.closeErr
@@ -310,6 +310,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	if latest, _ := strconv.Atoi(strings.SplitN(path.Base(names[len(names)-1]), "_", 2)[0]); current > latest {
+		// Written by a newer gitpoli, whose schema this one would misread.
+		return fmt.Errorf("audit db %s is at schema version %d; this gitpoli knows versions up to %d: run the newer gitpoli that migrated it", s.name, current, latest)
+	}
 	for _, name := range names {
 		version, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
 		if err != nil {
