@@ -216,3 +216,23 @@ func TestMigrationsRefuseANewerSchema(t *testing.T) {
 		t.Fatalf("open: %v, want a refusal naming schema version 999", err)
 	}
 }
+
+// BenchmarkInsertBatched is the audit write of POST /evaluate: 16
+// requests at a time, each committed before it returns.
+func BenchmarkInsertBatched(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "gitpoli.db"))
+	input := []byte(`{"environment":"production","ref":"refs/heads/main","repo_environments":["production","staging"],"workflow_meta":{"approvers":["alice","bob"],"checks":{"tests":true},"deployments_today":1,"signed_off":true}}`)
+	b.SetParallelism(8) // 16 on two cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			r := &Record{Policy: "deploy", Decision: "allow", Source: "api", Environment: "production", Ref: "refs/heads/main", Input: input, Violations: []byte(`[]`)}
+			if err := s.InsertBatched(ctx, r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
