@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -97,8 +98,9 @@ func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) 
 			Seed:    rand.Reader,
 			Cache:   builtins.Cache{},
 		},
-		stack: make([]*ast.Term, 0, 256),
 	}
+	m.stack = getStack()
+	defer func() { putStack(m.stack) }()
 	m.iter = m.output
 	locals := m.push(p.nlocals)
 	if input != nil {
@@ -172,6 +174,20 @@ func (m *machine) push(n int) []*ast.Term {
 }
 
 func (m *machine) pop(n int) { m.stack = m.stack[:len(m.stack)-n] }
+
+// stacks keeps the locals' stacks of finished evaluations: a decision
+// allocated 2 KB for one, a tenth of what a request to gitpoli serve
+// allocates.
+var stacks = sync.Pool{New: func() any { s := make([]*ast.Term, 0, 256); return &s }}
+
+func getStack() []*ast.Term { return (*stacks.Get().(*[]*ast.Term))[:0] }
+
+func putStack(s []*ast.Term) {
+	s = s[:cap(s)]
+	clear(s) // keep no terms of this evaluation alive
+	s = s[:0]
+	stacks.Put(&s)
+}
 
 func (m *machine) output(t *ast.Term) error {
 	if t == nil { // a void built-in (print) has no output
