@@ -15,7 +15,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// _txlock=immediate takes the write lock when a transaction begins, so
 	// two writers never deadlock upgrading a read lock.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate" +
-		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", autoCheckpointPages)
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walSizeLimit)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open audit db %s: %w", path, err)
