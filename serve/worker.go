@@ -279,7 +279,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		}
 		// After Commit this does nothing; after an error, or a panic that
 		// safeDecide recovers, it ends the gate and gives back the
-		// process's turn to write, which every other write waits for.
+		// store's turn to write, which every other write waits for.
 		defer gate.Rollback()
 		n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env)
 		if err == nil {

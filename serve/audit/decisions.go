@@ -137,7 +137,7 @@ type DeployGate struct {
 	// at is the decision's time, read once: the day counted is the day
 	// recorded.
 	at     time.Time
-	unlock func() // this process's turn to write (Store.lockWrites)
+	unlock func() // the store's turn to write (Store.lockWrites)
 }
 
 // BeginDeploy starts a deployment decision for the claimed delivery d

@@ -272,12 +272,17 @@ func TestWALStartsOverAfterAReaderLetsGo(t *testing.T) {
 	if err := tx.QueryRow(`SELECT COUNT(*) FROM decisions`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	before := restarts()
+	before, tries := restarts(), s.restartTries.Load()
 	write(300) // ~2,000 pages
 	time.Sleep(4 * checkpointEvery)
 	write(10)
 	if got := restarts(); got != before {
 		t.Fatalf("the WAL started over %d times under a reader's snapshot", got-before)
+	}
+	// Far behind, the checkpointer does not hold the writers back for a
+	// RESTART that would have to copy everything the reader let go of.
+	if n := s.restartTries.Load() - tries; n != 0 {
+		t.Errorf("%d RESTARTs tried while the reader held the WAL", n)
 	}
 	tx.Rollback()
 	deadline := time.Now().Add(10 * time.Second)
@@ -287,5 +292,34 @@ func TestWALStartsOverAfterAReaderLetsGo(t *testing.T) {
 	}
 	if restarts() == before {
 		t.Fatal("the WAL never started over after the reader let go")
+	}
+}
+
+// TestIdleWALIsLeftAlone: once the WAL has started over and nothing is
+// written, the checkpointer neither syncs nor holds the writers back
+// again (SQLite reports the old length until the next write).
+func TestIdleWALIsLeftAlone(t *testing.T) {
+	old := restartPages
+	t.Cleanup(func() { restartPages = old })
+	restartPages = 64
+	s := mustOpen(t, filepath.Join(t.TempDir(), "gitpoli.db"))
+	ctx := context.Background()
+	for range 100 { // ~200 pages, then nothing
+		if err := s.InsertBatched(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api", Input: bytes.Repeat([]byte(" "), 4000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.restarts.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(checkpointEvery)
+	}
+	if s.restarts.Load() == 0 {
+		t.Fatal("the WAL never started over")
+	}
+	time.Sleep(2 * checkpointEvery) // a RESTART under way ends
+	tries := s.restartTries.Load()
+	time.Sleep(10 * checkpointEvery)
+	if n := s.restartTries.Load() - tries; n != 0 {
+		t.Errorf("%d RESTARTs tried on an idle WAL in %v", n, 10*checkpointEvery)
 	}
 }

@@ -53,18 +53,24 @@ type Store struct {
 	stmts sync.Map
 
 	coming atomic.Int64 // writes announced to the group commit (see Coming)
-	// writing is this process's turn to write to SQLite (see lockWrites);
-	// nil on PostgreSQL.
-	writing   chan struct{}
-	ckptStop  chan struct{}
-	ckptDone  chan struct{}
-	ckptErr   atomic.Pointer[error] // the last checkpoint's failure
-	dbFile    *os.File              // the SQLite file, for the checkpointer's syncs
-	batchOnce sync.Once
-	batch     chan batchItem
-	batchDone chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	// writing is the turn to write to SQLite (see lockWrites); nil on
+	// PostgreSQL.
+	writing  chan struct{}
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+	ckptErr  atomic.Pointer[error] // the last checkpoint's failure
+	dbFile   *os.File              // the SQLite file, for the checkpointer's syncs
+	// restartedAt is the WAL's length at the checkpointer's last RESTART
+	// (its goroutine's alone); restartTries and restarts count them, tried
+	// and done.
+	restartedAt  int
+	restartTries atomic.Int64
+	restarts     atomic.Int64
+	batchOnce    sync.Once
+	batch        chan batchItem
+	batchDone    chan struct{}
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database rather than
@@ -185,13 +191,14 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// lockWrites waits for this process's turn to write. SQLite takes one
+// lockWrites waits for the store's turn to write. SQLite takes one
 // writer at a time, and a writer that finds the database locked polls
 // for it, sleeping 1, 2, 5, 10 ms and on: writes from the group commit,
 // the workers and the checkpointer that collided there waited whole
-// milliseconds for a lock freed in microseconds. In one process they
-// queue here instead, and each starts the moment the previous one ends.
-// The busy timeout remains for writers in other processes.
+// milliseconds for a lock freed in microseconds. Through one Store (serve
+// opens one per file) they queue here instead, and each starts the
+// moment the previous one ends. The busy timeout remains for writers
+// elsewhere.
 func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
 	if s.writing == nil {
 		return func() {}, nil

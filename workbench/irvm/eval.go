@@ -99,8 +99,9 @@ func (p *Program) EvalInput(ctx context.Context, input ast.Value, opts Options) 
 			Cache:   builtins.Cache{},
 		},
 	}
-	m.stack = getStack()
-	defer func() { putStack(m.stack) }()
+	stack := stacks.Get().(*[]*ast.Term)
+	m.stack = (*stack)[:0]
+	defer func() { putStack(stack, m.stack) }()
 	m.iter = m.output
 	locals := m.push(p.nlocals)
 	if input != nil {
@@ -180,13 +181,13 @@ func (m *machine) pop(n int) { m.stack = m.stack[:len(m.stack)-n] }
 // allocates.
 var stacks = sync.Pool{New: func() any { s := make([]*ast.Term, 0, 256); return &s }}
 
-func getStack() []*ast.Term { return (*stacks.Get().(*[]*ast.Term))[:0] }
-
-func putStack(s []*ast.Term) {
+// putStack gives back s, the stack as the evaluation left it (grown,
+// maybe, into a new array), in the pool's box.
+func putStack(box *[]*ast.Term, s []*ast.Term) {
 	s = s[:cap(s)]
 	clear(s) // keep no terms of this evaluation alive
-	s = s[:0]
-	stacks.Put(&s)
+	*box = s[:0]
+	stacks.Put(box)
 }
 
 func (m *machine) output(t *ast.Term) error {
