@@ -879,20 +879,33 @@ func TestHostileRequests(t *testing.T) {
 	}
 }
 
-// rewind puts a processed delivery back in the queue, as if its worker
-// had died before marking it done; forgetAnswer also removes GitHub's
-// answer from its decision, as if the worker died before recording it.
-func rewind(t *testing.T, h *harness, id string, forgetAnswer bool) {
+// openDirect opens the server's audit database beside it, as another
+// process would: on SQLite a write waits for the server's (a lease
+// renewal, a checkpoint) instead of failing at once.
+func openDirect(t *testing.T, h *harness) *sql.DB {
 	t.Helper()
-	driver, dsn := "sqlite", h.db
+	driver, dsn := "sqlite", "file:"+h.db+"?_pragma=busy_timeout(10000)"
 	if audit.IsPostgres(h.db) {
-		driver = "pgx"
+		driver, dsn = "pgx", h.db
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// rewind puts a processed delivery back in the queue, as if its worker
+// had died before marking it done; forgetAnswer also removes GitHub's
+// answer from its decision, as if the worker died before recording it.
+func rewind(t *testing.T, h *harness, id string, forgetAnswer bool) {
+	t.Helper()
+	driver := "sqlite"
+	if audit.IsPostgres(h.db) {
+		driver = "pgx"
+	}
+	db := openDirect(t, h)
 	// A working delivery whose lease ran out: the next claim takes it.
 	rewound, forget := `UPDATE deliveries SET state = 'working', lease_until = '' WHERE delivery_id = ?`,
 		`UPDATE decisions SET detail = '{"config":"repository .repol/deploy.yaml"}' WHERE delivery_id = ?`
@@ -960,15 +973,11 @@ func TestLostClaimStopsTheWorker(t *testing.T) {
 	h.deliver("pull_request", "taken-over", withInstallation(t, f.Payload), "")
 	h.waitState("taken-over", "working")
 
-	driver, takeOver := "sqlite", `UPDATE deliveries SET attempts = attempts + 1, lease_until = '9999-12-31T00:00:00.000000000Z' WHERE delivery_id = ?`
+	takeOver := `UPDATE deliveries SET attempts = attempts + 1, lease_until = '9999-12-31T00:00:00.000000000Z' WHERE delivery_id = ?`
 	if audit.IsPostgres(h.db) {
-		driver, takeOver = "pgx", `UPDATE deliveries SET attempts = attempts + 1, lease_until = now() + interval '1 day' WHERE delivery_id = $1`
+		takeOver = `UPDATE deliveries SET attempts = attempts + 1, lease_until = now() + interval '1 day' WHERE delivery_id = $1`
 	}
-	db, err := sql.Open(driver, h.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDirect(t, h)
 	if _, err := db.Exec(takeOver, "taken-over"); err != nil {
 		t.Fatal(err)
 	}
