@@ -143,6 +143,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		n, _ := store.QueueDepth(context.Background())
 		return float64(n)
 	}))
+	if store.Backend() == "sqlite" {
+		s.metrics.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gitpoli_audit_wal_restarts_total",
+			Help: "Times the SQLite audit database's WAL was started over by the checkpointer; flat under writes means the WAL is growing.",
+		}, func() float64 { return float64(store.WALRestarts()) }))
+	}
 	retry := &retryTransport{next: cfg.Transport, attempts: 4, base: cfg.RetryBase, sleep: sleepCtx}
 	s.app = &app{
 		id:     cfg.AppID,

@@ -680,6 +680,9 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `gitpoli_decisions_total{decision="deny",policy="deploy",source="api"} 1`) {
 		t.Errorf("metrics: %d %s", code, body)
 	}
+	if walRestarts := strings.Contains(string(body), "gitpoli_audit_wal_restarts_total "); walRestarts != (testBackend == "sqlite") {
+		t.Errorf("gitpoli_audit_wal_restarts_total exported: %v on %s", walRestarts, testBackend)
+	}
 
 	// Pages and filters: seven more decisions, walked three at a time.
 	for _, env := range []string{"staging", "staging", "production", "staging", "production", "staging", "staging"} {

@@ -143,6 +143,11 @@ func (s *Store) checkpoint(conn *sql.Conn, dbFile *os.File) (int, error) {
 	return 0, nil
 }
 
+// WALRestarts counts the times the checkpointer started the WAL over
+// (SQLite only): a count that stops rising under writes means the WAL is
+// growing (a reader holding an old snapshot, or failing checkpoints).
+func (s *Store) WALRestarts() int64 { return s.restarts.Load() }
+
 // startCheckpointer gives the checkpointer a connection of its own.
 func (s *Store) startCheckpointer(ctx context.Context) error {
 	conn, err := s.db.Conn(ctx)
