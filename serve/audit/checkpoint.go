@@ -58,9 +58,9 @@ const (
 // over (a variable for tests).
 var restartPages = 4096
 
-// checkpointer checkpoints until stop is closed.
-func (s *Store) checkpointer(conn *sql.Conn, dbFile *os.File, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+// checkpointer checkpoints, on conn, until ckptStop is closed.
+func (s *Store) checkpointer(conn *sql.Conn) {
+	defer close(s.ckptDone)
 	defer func() {
 		// The connection goes back to the pool: with the store's timeout.
 		conn.ExecContext(context.Background(), `PRAGMA busy_timeout = 10000`)
@@ -70,11 +70,11 @@ func (s *Store) checkpointer(conn *sql.Conn, dbFile *os.File, stop <-chan struct
 	defer tick.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-s.ckptStop:
 			return
 		case <-tick.C:
 		}
-		if _, err := s.checkpoint(conn, dbFile); err != nil {
+		if err := s.checkpoint(conn); err != nil {
 			s.ckptErr.Store(&err)
 		} else {
 			s.ckptErr.Store(nil)
@@ -83,9 +83,8 @@ func (s *Store) checkpointer(conn *sql.Conn, dbFile *os.File, stop <-chan struct
 }
 
 // checkpoint copies the WAL into the database, and starts the WAL over
-// when it is restartPages long. It reports the WAL's length in pages as
-// it left it (0: it will start over at the next write).
-func (s *Store) checkpoint(conn *sql.Conn, dbFile *os.File) (int, error) {
+// when it is restartPages long.
+func (s *Store) checkpoint(conn *sql.Conn) error {
 	ctx := context.Background()
 	var busy, log, copied int
 	run := func(mode string) error {
@@ -95,18 +94,18 @@ func (s *Store) checkpoint(conn *sql.Conn, dbFile *os.File) (int, error) {
 		return nil
 	}
 	if err := run("PASSIVE"); err != nil || log < restartPages {
-		return log, err
+		return err
 	}
 	if log == s.restartedAt && copied == log {
 		// Nothing written since the last RESTART: the WAL starts over at
 		// the next write (until then SQLite still reports its old length).
-		return 0, nil
+		return nil
 	}
 	synced := -1 // how far the database file was synced
 	syncDB := func() {
-		if dbFile != nil && copied != synced {
+		if s.dbFile != nil && copied != synced {
 			// Only a head start: SQLite syncs the file again itself.
-			dbFile.Sync()
+			s.dbFile.Sync()
 			synced = copied
 		}
 	}
@@ -114,7 +113,7 @@ func (s *Store) checkpoint(conn *sql.Conn, dbFile *os.File) (int, error) {
 		syncDB()
 		before := copied
 		if err := run("PASSIVE"); err != nil {
-			return log, err
+			return err
 		}
 		if log-copied < 32 || copied == before {
 			break
@@ -125,22 +124,22 @@ func (s *Store) checkpoint(conn *sql.Conn, dbFile *os.File) (int, error) {
 		// snapshot, or writes outran the copy. A RESTART now would copy
 		// the rest while holding every writer back (170 ms once a backtest
 		// let go of 200 MB of WAL): try again at the next tick.
-		return log, nil
+		return nil
 	}
 	syncDB()
 	unlock, err := s.lockWrites(ctx)
 	if err != nil {
-		return log, err
+		return err
 	}
 	s.restartTries.Add(1)
 	err = run("RESTART")
 	unlock()
 	if err != nil || busy != 0 {
-		return log, err
+		return err
 	}
 	s.restartedAt = log
 	s.restarts.Add(1)
-	return 0, nil
+	return nil
 }
 
 // WALRestarts counts the times the checkpointer started the WAL over
@@ -160,7 +159,7 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 	}
 	s.dbFile = openSyncFile(s.name) // nil: SQLite's own syncs do all the work
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
-	go s.checkpointer(conn, s.dbFile, s.ckptStop, s.ckptDone)
+	go s.checkpointer(conn)
 	return nil
 }
 
