@@ -5,18 +5,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -106,81 +102,101 @@ func run() error {
 			sigs = []string{sign(body)}
 		}
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxDur)
 	defer cancel()
+	end, _ := ctx.Deadline()
 
 	lat := make([]time.Duration, *n)
 	acked := make([]bool, *n)
 	var next, errs atomic.Int64
 	var mu sync.Mutex
 	statuses := map[int]int{}
-	var tick <-chan time.Time
+	// take hands a worker the index of its next request: at a fixed rate
+	// from a ticker, otherwise at once.
+	take := func() (int, bool) {
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		i := int(next.Add(1)) - 1
+		return i, i < *n
+	}
 	if *rate > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / *rate))
 		defer t.Stop()
-		tick = t.C
-	}
-	jobs := make(chan int)
-	go func() {
-		defer close(jobs)
-		for i := range *n {
-			if tick != nil {
+		jobs := make(chan int)
+		go func() {
+			defer close(jobs)
+			for i := range *n {
 				select {
-				case <-tick:
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case jobs <- i:
 				case <-ctx.Done():
 					return
 				}
 			}
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
+		}()
+		take = func() (int, bool) {
+			i, ok := <-jobs
+			if ok {
+				next.Add(1)
 			}
+			return i, ok
 		}
-	}()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range *workers {
-		target := targets[w%len(targets)]
+		c, err := newConn(targets[w%len(targets)])
+		if err != nil {
+			return err
+		}
 		wg.Go(func() {
-			for i := range jobs {
-				next.Add(1)
+			defer c.close()
+			headers := []header{{"Content-Type", "application/json"}}
+			if *token != "" {
+				headers = append(headers, header{"Authorization", "Bearer " + *token})
+			}
+			fixed := len(headers)
+			for {
+				i, ok := take()
+				if !ok {
+					return
+				}
 				b, sig := body, ""
 				if e2e != nil {
 					b = e2e.bodies[i]
 				}
-				if len(sigs) > 0 {
-					sig = sigs[min(i, len(sigs)-1)]
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
-				req.Header.Set("Content-Type", "application/json")
-				if *token != "" {
-					req.Header.Set("Authorization", "Bearer "+*token)
-				}
+				headers = headers[:fixed]
 				if *secret != "" {
-					req.Header.Set("X-GitHub-Event", *event)
-					req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("load-%d-%d", start.UnixNano(), i))
-					req.Header.Set("X-Hub-Signature-256", sig)
+					sig = sigs[min(i, len(sigs)-1)]
+					headers = append(headers, header{"X-GitHub-Event", *event},
+						header{"X-GitHub-Delivery", fmt.Sprintf("load-%d-%d", start.UnixNano(), i)},
+						header{"X-Hub-Signature-256", sig})
 				}
 				t0 := time.Now()
 				if e2e != nil {
 					e2e.sent[i] = t0
 				}
-				resp, err := client.Do(req)
+				deadline := t0.Add(30 * time.Second)
+				if end.Before(deadline) {
+					deadline = end
+				}
+				status, err := c.do(deadline, headers, b)
 				lat[i] = time.Since(t0)
 				if err != nil {
-					if !errors.Is(err, context.DeadlineExceeded) {
+					if ctx.Err() == nil {
 						errs.Add(1)
 					}
 					continue
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				mu.Lock()
-				statuses[resp.StatusCode]++
+				statuses[status]++
 				mu.Unlock()
-				if resp.StatusCode >= 300 {
+				if status >= 300 {
 					errs.Add(1)
 				} else {
 					acked[i] = true
@@ -190,7 +206,7 @@ func run() error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	done := int(next.Load())
+	done := min(int(next.Load()), *n)
 	ds := slices.Clone(lat[:done])
 	slices.Sort(ds)
 	pct := func(p float64) float64 {
