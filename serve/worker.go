@@ -396,7 +396,7 @@ func (s *Server) subjectRecord(e *workbench.Engine, d *audit.Delivery, o workben
 // decisionRecord turns a decision into an audit record.
 func decisionRecord(e *workbench.Engine, d workbench.Decision, in workbench.Input) audit.Record {
 	violations, _ := json.Marshal(d.Violations)
-	input, _ := json.Marshal(in)
+	input, _ := in.MarshalJSON() // compact already: json.Marshal would scan it again
 	decision := "deny"
 	if d.Allow {
 		decision = "allow"

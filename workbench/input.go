@@ -26,6 +26,12 @@ func ParseInput(data []byte) (Input, error) {
 	if len(trimmed) == 0 {
 		return Input{}, errors.New("input is empty")
 	}
+	if trimmed[0] == '{' {
+		if v, ok := parseJSON(trimmed); ok {
+			return Input{obj: v.(ast.Object)}, nil
+		}
+	}
+	// Not a valid JSON object: encoding/json says why.
 	if !json.Valid(trimmed) {
 		var v any
 		return Input{}, jsonError(data, json.Unmarshal(data, &v))
@@ -74,6 +80,9 @@ func (in Input) StringField(key string) string {
 func (in Input) MarshalJSON() ([]byte, error) {
 	if in.obj == nil {
 		return []byte("{}"), nil
+	}
+	if b, ok := appendJSON(make([]byte, 0, 1024), in.obj); ok {
+		return b, nil
 	}
 	v, err := ast.JSON(in.obj)
 	if err != nil {
