@@ -28,6 +28,20 @@ type evalCase struct {
 
 var evalCases = []evalCase{
 	{
+		// Arrays of constants are made once, when the plan is compiled,
+		// and shared by every evaluation: none may change one.
+		name: "constant arrays",
+		module: `package t
+path := ["a", "b"]
+got := object.get(input, ["a", "b"], "none")
+joined := array.concat(["x", "y"], [v | some v in input.more])
+grown := [v | some v in ["p", "q"]] if input.grow
+doc := {"path": ["a", "b"], "flags": [true, false]}
+`,
+		query:  "p := data.t.path; g := data.t.got; j := data.t.joined; r := data.t.grown; d := data.t.doc",
+		inputs: []string{`{"a": {"b": 1}, "more": ["z"], "grow": true}`, `{"more": ["w", "v"]}`, `{"a": {"b": [2]}, "more": []}`, `{}`},
+	},
+	{
 		name: "complete rules, defaults and else",
 		module: `package t
 default allow := false
