@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/gitpoli/gitpoli/workbench/jsontext"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -16,44 +17,23 @@ import (
 // FuzzInputJSON holds them to it — and hand anything unusual (escapes,
 // non-ASCII text, a value encoding/json would reject) back to it.
 
-// maxJSONDepth is encoding/json's nesting limit: deeper documents are its to
-// reject, with its error.
-const maxJSONDepth = 10000
-
 // parseJSON reads one JSON value filling all of data but for surrounding
 // white space. ok is false when data is not valid JSON.
 func parseJSON(data []byte) (v ast.Value, ok bool) {
-	p := jsonParser{data: data}
-	p.space()
+	p := jsonParser{jsontext.Scanner{Data: data}}
+	p.Space()
 	v, ok = p.value(0)
 	if !ok {
 		return nil, false
 	}
-	p.space()
-	return v, p.i == len(p.data)
+	p.Space()
+	return v, p.I == len(p.Data)
 }
 
-type jsonParser struct {
-	data []byte
-	i    int
-}
-
-func (p *jsonParser) space() {
-	for p.i < len(p.data) {
-		switch p.data[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
+type jsonParser struct{ jsontext.Scanner }
 
 func (p *jsonParser) value(depth int) (ast.Value, bool) {
-	if p.i >= len(p.data) {
-		return nil, false
-	}
-	switch c := p.data[p.i]; {
+	switch c := p.Peek(); {
 	case c == '{':
 		return p.object(depth + 1)
 	case c == '[':
@@ -62,66 +42,58 @@ func (p *jsonParser) value(depth int) (ast.Value, bool) {
 		s, ok := p.string()
 		return ast.String(s), ok
 	case c == 't':
-		return ast.Boolean(true), p.literal("true")
+		return ast.Boolean(true), p.Literal("true")
 	case c == 'f':
-		return ast.Boolean(false), p.literal("false")
+		return ast.Boolean(false), p.Literal("false")
 	case c == 'n':
-		return ast.Null{}, p.literal("null")
+		return ast.Null{}, p.Literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		return p.number()
+		// The number's text, as encoding/json's UseNumber keeps it.
+		start := p.I
+		ok := p.Number()
+		return ast.Number(p.Data[start:p.I]), ok
 	}
 	return nil, false
 }
 
-func (p *jsonParser) literal(word string) bool {
-	if len(p.data)-p.i < len(word) || string(p.data[p.i:p.i+len(word)]) != word {
-		return false
-	}
-	p.i += len(word)
-	return true
-}
-
 func (p *jsonParser) object(depth int) (ast.Value, bool) {
-	if depth > maxJSONDepth {
+	if depth > jsontext.MaxDepth {
 		return nil, false
 	}
-	p.i++ // {
+	p.I++ // {
 	obj := ast.NewObject()
-	p.space()
-	if p.i < len(p.data) && p.data[p.i] == '}' {
-		p.i++
+	p.Space()
+	if p.Peek() == '}' {
+		p.I++
 		return obj, true
 	}
 	for {
-		if p.i >= len(p.data) || p.data[p.i] != '"' {
+		if p.Peek() != '"' {
 			return nil, false
 		}
 		k, ok := p.string()
 		if !ok {
 			return nil, false
 		}
-		p.space()
-		if p.i >= len(p.data) || p.data[p.i] != ':' {
+		p.Space()
+		if p.Peek() != ':' {
 			return nil, false
 		}
-		p.i++
-		p.space()
+		p.I++
+		p.Space()
 		v, ok := p.value(depth)
 		if !ok {
 			return nil, false
 		}
 		// A repeated key keeps its last value, as encoding/json's does.
 		obj.Insert(ast.StringTerm(k), ast.NewTerm(v))
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, false
-		}
-		switch p.data[p.i] {
+		p.Space()
+		switch p.Peek() {
 		case ',':
-			p.i++
-			p.space()
+			p.I++
+			p.Space()
 		case '}':
-			p.i++
+			p.I++
 			return obj, true
 		default:
 			return nil, false
@@ -130,14 +102,14 @@ func (p *jsonParser) object(depth int) (ast.Value, bool) {
 }
 
 func (p *jsonParser) array(depth int) (ast.Value, bool) {
-	if depth > maxJSONDepth {
+	if depth > jsontext.MaxDepth {
 		return nil, false
 	}
-	p.i++ // [
+	p.I++ // [
 	var elems []*ast.Term
-	p.space()
-	if p.i < len(p.data) && p.data[p.i] == ']' {
-		p.i++
+	p.Space()
+	if p.Peek() == ']' {
+		p.I++
 		return ast.NewArray(), true
 	}
 	for {
@@ -146,16 +118,13 @@ func (p *jsonParser) array(depth int) (ast.Value, bool) {
 			return nil, false
 		}
 		elems = append(elems, ast.NewTerm(v))
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, false
-		}
-		switch p.data[p.i] {
+		p.Space()
+		switch p.Peek() {
 		case ',':
-			p.i++
-			p.space()
+			p.I++
+			p.Space()
 		case ']':
-			p.i++
+			p.I++
 			return ast.NewArray(elems...), true
 		default:
 			return nil, false
@@ -168,80 +137,19 @@ func (p *jsonParser) array(depth int) (ast.Value, bool) {
 // decoded by encoding/json, so that what a document means never depends
 // on which of the two read it.
 func (p *jsonParser) string() (string, bool) {
-	start := p.i
-	p.i++ // "
-	plain := true
-	for p.i < len(p.data) {
-		c := p.data[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			if plain {
-				return string(p.data[start+1 : p.i-1]), true
-			}
-			var s string
-			if json.Unmarshal(p.data[start:p.i], &s) != nil {
-				return "", false
-			}
-			return s, true
-		case c == '\\':
-			plain = false
-			p.i += 2
-			continue
-		case c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			plain = false
-		}
-		p.i++
-	}
-	return "", false
-}
-
-// number reads a number with JSON's grammar, keeping its text as
-// encoding/json's UseNumber does.
-func (p *jsonParser) number() (ast.Value, bool) {
-	start := p.i
-	if p.data[p.i] == '-' {
-		p.i++
-	}
+	start := p.I
+	plain, ok := p.String()
 	switch {
-	case p.i < len(p.data) && p.data[p.i] == '0':
-		p.i++
-	case p.digits() == 0:
-		return nil, false
+	case !ok:
+		return "", false
+	case plain:
+		return string(p.Data[start+1 : p.I-1]), true
 	}
-	if p.i < len(p.data) && p.data[p.i] == '.' {
-		p.i++
-		if p.digits() == 0 {
-			return nil, false
-		}
+	var s string
+	if json.Unmarshal(p.Data[start:p.I], &s) != nil {
+		return "", false
 	}
-	if p.i < len(p.data) && (p.data[p.i] == 'e' || p.data[p.i] == 'E') {
-		p.i++
-		if p.i < len(p.data) && (p.data[p.i] == '+' || p.data[p.i] == '-') {
-			p.i++
-		}
-		if p.digits() == 0 {
-			return nil, false
-		}
-	}
-	return ast.Number(p.data[start:p.i]), true
-}
-
-// wholeNumber reports whether all of p.data is one number.
-func (p *jsonParser) wholeNumber() bool {
-	_, ok := p.number()
-	return ok && p.i == len(p.data)
-}
-
-func (p *jsonParser) digits() int {
-	n := 0
-	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
-		p.i++
-		n++
-	}
-	return n
+	return s, true
 }
 
 // appendJSON appends v as json.Marshal(ast.JSON(v)) would write it: keys
@@ -256,7 +164,7 @@ func appendJSON(b []byte, v ast.Value) (_ []byte, ok bool) {
 		return strconv.AppendBool(b, bool(v)), true
 	case ast.Number:
 		// json.Number's rule: the text must be a JSON number.
-		if n := (jsonParser{data: []byte(v)}); len(v) == 0 || !n.wholeNumber() {
+		if n := (jsontext.Scanner{Data: []byte(v)}); !n.Number() || n.I != len(v) {
 			return b, false
 		}
 		return append(b, v...), true

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gitpoli/gitpoli/workbench/jsontext"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -39,8 +40,8 @@ func FuzzInputJSON(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Add(bytes.Repeat([]byte("["), maxJSONDepth+1))
-	f.Add(append(bytes.Repeat([]byte("["), maxJSONDepth), bytes.Repeat([]byte("]"), maxJSONDepth)...))
+	f.Add(bytes.Repeat([]byte("["), jsontext.MaxDepth+1))
+	f.Add(append(bytes.Repeat([]byte("["), jsontext.MaxDepth), bytes.Repeat([]byte("]"), jsontext.MaxDepth)...))
 	for _, glob := range []string{"testdata/input/*.json", "../fixtures/*.json"} {
 		files, _ := filepath.Glob(glob)
 		for _, name := range files {

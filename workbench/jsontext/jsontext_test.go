@@ -1,0 +1,85 @@
+package jsontext
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// FuzzValid holds Valid to json.Valid, and Members to the members
+// encoding/json sees in an object.
+func FuzzValid(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, `[]`, `""`, `0`, `-0.5e+3`, ` {"a" : [1, true, false, null, "x"]} `, `{"a":1,"a":2}`,
+		`"\"\\\/\b\f\n\r\t\u0041\uD83D\uDE00"`, `"\x"`, `"\u12"`, `"\u12G4"`, "\"\xff\"", "\"\x01\"",
+		`01`, `1.`, `.5`, `-`, `1e`, `+1`, `{"a" 1}`, `{"a":1,}`, `[1,]`, `{"a":1}x`, `tru`, `{"a":[`, `"abc`, ``,
+		`{1:2}`, `{"a":{"b":{"c":[]}}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Add(bytes.Repeat([]byte("["), MaxDepth+1))
+	f.Add(append(bytes.Repeat([]byte("["), MaxDepth), bytes.Repeat([]byte("]"), MaxDepth)...))
+	f.Add(append(append([]byte(`{"a":`), bytes.Repeat([]byte("["), MaxDepth-1)...), append(bytes.Repeat([]byte("]"), MaxDepth-1), '}')...))
+	f.Add(append(append([]byte(`{"a":`), bytes.Repeat([]byte("["), MaxDepth)...), append(bytes.Repeat([]byte("]"), MaxDepth), '}')...))
+	files, _ := filepath.Glob("../../fixtures/*.json")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := json.Valid(data)
+		if got := Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, json.Valid says %v", data, got, want)
+		}
+		var keys []string
+		values := map[string]json.RawMessage{}
+		isObject := Members(data, 0, func(key, value []byte) {
+			var k string
+			if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k); err != nil {
+				t.Fatalf("key %q: %v", key, err)
+			}
+			keys = append(keys, k)
+			values[k] = value
+		})
+		var obj map[string]json.RawMessage
+		wantObject := want && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) && json.Unmarshal(data, &obj) == nil
+		if isObject != wantObject {
+			t.Fatalf("Members(%q) = %v, want %v", data, isObject, wantObject)
+		}
+		if !isObject {
+			return
+		}
+		for k, v := range obj {
+			if !bytes.Equal(values[k], v) {
+				t.Fatalf("member %q: %q, encoding/json has %q", k, values[k], v)
+			}
+		}
+		if len(values) != len(obj) {
+			t.Fatalf("members %v, encoding/json has %d", keys, len(obj))
+		}
+	})
+}
+
+// TestMembersDepth: an object read out of a document keeps the document's
+// nesting limit.
+func TestMembersDepth(t *testing.T) {
+	inner := append(bytes.Repeat([]byte("["), MaxDepth-1), bytes.Repeat([]byte("]"), MaxDepth-1)...)
+	obj := append(append([]byte(`{"a":`), inner...), '}')
+	if !Members(obj, 0, nil) {
+		t.Fatal("refused an object as deep as the limit")
+	}
+	if Members(obj, 1, nil) {
+		t.Fatal("took an object one level deeper than the limit")
+	}
+	var got []string
+	Members([]byte(` {"a": 1, "b" :{"c":[2]} , "a":3} `), 0, func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+	if want := []string{"a=1", `b={"c":[2]}`, "a=3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("members %q, want %q", got, want)
+	}
+}
