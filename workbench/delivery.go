@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gitpoli/gitpoli/workbench/jsontext"
 )
 
 // Delivery is one GitHub webhook delivery: the X-GitHub-Event and
@@ -105,6 +108,8 @@ type payload struct {
 	} `json:"check_run"`
 }
 
+var payloadType = reflect.TypeFor[payload]()
+
 // decidedActions lists, per event, the actions that ask for a decision
 // (check_run rerequested also needs to be gitpoli's own check, and
 // pull_request edited a base change; Normalize checks those).
@@ -172,8 +177,14 @@ func PayloadAction(payload []byte) (string, error) {
 // carry still yields subjects, marked Invalid, so that it is denied.
 func Normalize(d Delivery) ([]Subject, error) {
 	var p payload
-	if err := json.Unmarshal(d.Payload, &p); err != nil {
-		return nil, fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+	// The few fields read, out of tens of kilobytes: trimmed first, the
+	// payload decodes as it would whole in a fraction of the time; the
+	// whole payload again gives any error its own words.
+	if trimmed, ok := jsontext.Trim(d.Payload, payloadType); !ok || json.Unmarshal(trimmed, &p) != nil {
+		p = payload{}
+		if err := json.Unmarshal(d.Payload, &p); err != nil {
+			return nil, fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+		}
 	}
 	ignore := func(format string, args ...any) ([]Subject, error) {
 		return nil, &NotPolicyEvent{Reason: fmt.Sprintf(format, args...)}

@@ -2,10 +2,14 @@ package workbench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/gitpoli/gitpoli/workbench/jsontext"
 )
 
 // seedPayloads adds every fixture payload as a seed.
@@ -13,9 +17,16 @@ func seedPayloads(f *testing.F, add func(payload []byte)) {
 	files, _ := filepath.Glob("../fixtures/*.json")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
-		if err == nil {
-			add(data)
+		if err != nil {
+			continue
 		}
+		var fx struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(data, &fx) == nil && len(fx.Payload) > 0 {
+			data = fx.Payload
+		}
+		add(data)
 	}
 }
 
@@ -29,8 +40,20 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 	f.Add("pull_request", []byte(`{"action":"opened","pull_request":null}`))
-	f.Fuzz(func(t *testing.T, event string, payload []byte) {
-		d := Delivery{Event: event, ID: "fuzz", Payload: payload}
+	f.Add("pull_request", []byte(`{"action":"opened","ACTION":"closed","pull_request":{"number":1,"Number":"x"}}`))
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		// Normalize reads a trimmed payload: it must decode as the whole.
+		var whole, trimmed payload
+		werr := json.Unmarshal(body, &whole)
+		if out, ok := jsontext.Trim(body, payloadType); ok {
+			terr := json.Unmarshal(out, &trimmed)
+			if (werr == nil) != (terr == nil) || werr == nil && !reflect.DeepEqual(whole, trimmed) {
+				t.Fatalf("trimmed to %s, the payload decodes differently (%v, %v)", out, werr, terr)
+			}
+		} else if json.Valid(body) {
+			t.Fatal("Trim refused a valid payload")
+		}
+		d := Delivery{Event: event, ID: "fuzz", Payload: body}
 		subjects, err := Normalize(d)
 		var npe *NotPolicyEvent
 		if err == nil && len(subjects) == 0 {
