@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitpoli/gitpoli/workbench/irvm"
@@ -158,7 +159,7 @@ func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Modu
 	modules := map[string]*ast.Module{}
 	var problems Problems
 	for _, name := range names {
-		m, err := ast.ParseModuleWithOpts(name, string(sources[name]), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		m, err := parseModule(name, sources[name])
 		if err != nil {
 			var errs ast.Errors
 			if errors.As(err, &errs) {
@@ -178,6 +179,39 @@ func parseModules(dir Dir, include func(name string) bool) (map[string]*ast.Modu
 }
 
 const noRegoFiles = "no .rego files"
+
+// parsed holds the last parse of each file, by name. The workbench
+// rebuilds its engine on every save, and gitpoli test builds one beside
+// the OPA tests, which parse the same files: a file whose text has not
+// changed is not parsed again. Callers get a copy, theirs to change.
+var parsed = struct {
+	sync.Mutex
+	files map[string]*parse
+}{files: map[string]*parse{}}
+
+type parse struct {
+	once sync.Once
+	src  string
+	m    *ast.Module
+	err  error
+}
+
+func parseModule(name string, src []byte) (*ast.Module, error) {
+	parsed.Lock()
+	p := parsed.files[name]
+	if p == nil || p.src != string(src) {
+		p = &parse{src: string(src)}
+		parsed.files[name] = p
+	}
+	parsed.Unlock()
+	p.once.Do(func() {
+		p.m, p.err = ast.ParseModuleWithOpts(name, p.src, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+	})
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.m.Copy(), nil
+}
 
 func regoProblems(errs ast.Errors) Problems {
 	ps := make(Problems, 0, len(errs))

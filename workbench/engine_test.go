@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -428,4 +429,39 @@ func TestEngineDependencies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestParseModuleReusesUnchangedText: a file parsed again with the same
+// text is the same module, not shared with the caller before; changed
+// text is parsed anew, and errors are kept like modules.
+func TestParseModuleReusesUnchangedText(t *testing.T) {
+	const name = "policies/reuse_test_only.rego"
+	a, err := parseModule(name, []byte("package x\n\np := 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Rules = nil // the caller's to change
+	b, err := parseModule(name, []byte("package x\n\np := 1\n"))
+	if err != nil || len(b.Rules) != 1 {
+		t.Fatalf("reparse of the same text: %v, %d rules", err, len(b.Rules))
+	}
+	c, err := parseModule(name, []byte("package x\n\np := 1\n\nq := 2\n"))
+	if err != nil || len(c.Rules) != 2 {
+		t.Fatalf("changed text: %v, %d rules", err, len(c.Rules))
+	}
+	for range 2 {
+		if _, err := parseModule(name, []byte("package x\n\np := \n")); err == nil {
+			t.Fatal("a parse error was lost")
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			src := fmt.Sprintf("package x\n\np := %d\n", i%2)
+			if m, err := parseModule(name, []byte(src)); err != nil || m.Rules[0].Head.Value.String() != fmt.Sprint(i%2) {
+				t.Errorf("%q: %v", src, err)
+			}
+		})
+	}
+	wg.Wait()
 }
