@@ -13,6 +13,7 @@ const MaxDepth = 10000
 type Scanner struct {
 	Data []byte
 	I    int
+	buf  [64]byte // Trim's, for upper-casing keys
 }
 
 // Space skips white space.

@@ -41,6 +41,22 @@ type shape struct {
 
 var whole = &shape{}
 
+// upper returns ASCII text in upper case, in buf when it fits (a map
+// lookup with it then allocates nothing).
+func upper(key []byte, buf *[64]byte) []byte {
+	out := buf[:0]
+	if len(key) > len(buf) {
+		out = make([]byte, 0, len(key))
+	}
+	for _, c := range key {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func (s *Scanner) trim(out []byte, sh *shape, depth int) ([]byte, bool) {
 	start := s.I
 	switch c := s.Peek(); {
@@ -82,7 +98,7 @@ func (s *Scanner) trimObject(out []byte, sh *shape, depth int) ([]byte, bool) {
 		s.Space()
 		field := whole // a key with escapes or other text might name any field
 		if plain {
-			field = sh.fields[strings.ToUpper(string(key[1:len(key)-1]))]
+			field = sh.fields[string(upper(key[1:len(key)-1], &s.buf))]
 		}
 		if field == nil {
 			if !s.Value(depth) {
