@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,6 +66,16 @@ SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`
 	if err != nil {
 		return err
 	}
+	if !audit.IsPostgres(cfg.DB) && env.Getenv("GOMAXPROCS") == "" {
+		// SQLite (pure Go) writes, reads and syncs its files with system
+		// calls that keep their P while they run, and the audit writer
+		// and the checkpointer make many: with one P a core, decided
+		// requests waited for a P behind them. Twice as many Ps gave
+		// 0–38% more decisions a second and a p99 at saturation of 9
+		// instead of 13 ms (eight paired runs, 16 clients, two cores).
+		// GOMAXPROCS set in the environment wins.
+		doubleProcs.Do(func() { runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0)) })
+	}
 	s, err := serve.New(ctx, cfg)
 	if err != nil {
 		return &usageError{err}
@@ -97,6 +109,8 @@ SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`
 	}()
 	return s.Run(ctx)
 }
+
+var doubleProcs sync.Once
 
 func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	var cfg serve.Config

@@ -8,11 +8,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -177,4 +181,61 @@ func TestIntegrationKillDuringBurst(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d acknowledged deliveries were never answered", lost)
 	}
+}
+
+// TestIntegrationProcsOnSQLite: serve on SQLite runs with twice the
+// default GOMAXPROCS (its file system calls hold a P while they run), and
+// GOMAXPROCS set in the environment wins; /metrics says which it is.
+func TestIntegrationProcsOnSQLite(t *testing.T) {
+	bin := buildBinary(t)
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{
+		{"", 2 * defaultProcs(t)},
+		{"GOMAXPROCS=3", 3},
+	} {
+		addr := freePort(t)
+		cmd := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(t.TempDir(), "gitpoli.db"))
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, "GITPOLI_WEBHOOK_SECRET="+secret)
+		if tc.env != "" {
+			cmd.Env = append(cmd.Env, tc.env)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		got := -1
+		for deadline := time.Now().Add(30 * time.Second); got < 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for line := range strings.Lines(string(body)) {
+				if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
+					got, _ = strconv.Atoi(strings.TrimSpace(v))
+				}
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if got != tc.want {
+			t.Errorf("env %q: GOMAXPROCS %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
+
+// defaultProcs is the GOMAXPROCS Go picks on this machine: this test
+// process's, unless the environment set it.
+func defaultProcs(t *testing.T) int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set for the tests: Go's own choice is not known here")
+	}
+	return runtime.GOMAXPROCS(0)
 }

@@ -1,6 +1,9 @@
 package serve
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
 
 // Log keys, one spelling everywhere.
 const (
@@ -38,6 +41,8 @@ func newMetrics() *metrics {
 		Name: "gitpoli_shadow_disagreements_total",
 		Help: "Deliveries the shadow policies decided differently from the enforced ones.",
 	}, []string{"policy"})
-	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements)
+	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements,
+		// The Go runtime's own: goroutines, memory, GC, GOMAXPROCS.
+		collectors.NewGoCollector())
 	return m
 }
