@@ -87,16 +87,8 @@ func (p *jsonParser) object(depth int) (ast.Value, bool) {
 		}
 		// A repeated key keeps its last value, as encoding/json's does.
 		obj.Insert(ast.StringTerm(k), ast.NewTerm(v))
-		p.Space()
-		switch p.Peek() {
-		case ',':
-			p.I++
-			p.Space()
-		case '}':
-			p.I++
-			return obj, true
-		default:
-			return nil, false
+		if more, ok := p.Next('}'); !more {
+			return obj, ok
 		}
 	}
 }
@@ -118,16 +110,8 @@ func (p *jsonParser) array(depth int) (ast.Value, bool) {
 			return nil, false
 		}
 		elems = append(elems, ast.NewTerm(v))
-		p.Space()
-		switch p.Peek() {
-		case ',':
-			p.I++
-			p.Space()
-		case ']':
-			p.I++
-			return ast.NewArray(elems...), true
-		default:
-			return nil, false
+		if more, ok := p.Next(']'); !more {
+			return ast.NewArray(elems...), ok
 		}
 	}
 }

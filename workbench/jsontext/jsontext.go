@@ -145,6 +145,23 @@ func (s *Scanner) escape() bool {
 	return false
 }
 
+// Next reads what follows a member or element: a comma (more is true,
+// and the white space after it is read too) or the container's close.
+// ok is false for anything else.
+func (s *Scanner) Next(close byte) (more, ok bool) {
+	s.Space()
+	switch s.Peek() {
+	case ',':
+		s.I++
+		s.Space()
+		return true, true
+	case close:
+		s.I++
+		return false, true
+	}
+	return false, false
+}
+
 // Value reads one value inside a container at nesting depth (0 for a
 // whole document).
 func (s *Scanner) Value(depth int) bool {
@@ -201,16 +218,8 @@ func (s *Scanner) Object(depth int, member func(key []byte, start, end int)) boo
 		if member != nil {
 			member(key, start, s.I)
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-		case '}':
-			s.I++
-			return true
-		default:
-			return false
+		if more, ok := s.Next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -229,16 +238,8 @@ func (s *Scanner) array(depth int) bool {
 		if !s.Value(depth) {
 			return false
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-		case ']':
-			s.I++
-			return true
-		default:
-			return false
+		if more, ok := s.Next(']'); !more {
+			return ok
 		}
 	}
 }

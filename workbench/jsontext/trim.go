@@ -115,16 +115,8 @@ func (s *Scanner) trimObject(out []byte, sh *shape, depth int) ([]byte, bool) {
 				return nil, false
 			}
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-		case '}':
-			s.I++
-			return append(out, '}'), true
-		default:
-			return nil, false
+		if more, ok := s.Next('}'); !more {
+			return append(out, '}'), ok
 		}
 	}
 }
@@ -145,18 +137,11 @@ func (s *Scanner) trimArray(out []byte, elem *shape, depth int) ([]byte, bool) {
 		if out, ok = s.trim(out, elem, depth); !ok {
 			return nil, false
 		}
-		s.Space()
-		switch s.Peek() {
-		case ',':
-			s.I++
-			s.Space()
-			out = append(out, ',')
-		case ']':
-			s.I++
-			return append(out, ']'), true
-		default:
-			return nil, false
+		more, ok := s.Next(']')
+		if !more {
+			return append(out, ']'), ok
 		}
+		out = append(out, ',')
 	}
 }
 
