@@ -31,7 +31,8 @@ func ParseInput(data []byte) (Input, error) {
 			return Input{obj: v.(ast.Object)}, nil
 		}
 	}
-	// Not a valid JSON object: encoding/json says why.
+	// Not a valid JSON object, or one with a number OPA cannot hold:
+	// encoding/json, or OPA, says why.
 	if !json.Valid(trimmed) {
 		var v any
 		return Input{}, jsonError(data, json.Unmarshal(data, &v))

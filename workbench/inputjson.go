@@ -48,10 +48,14 @@ func (p *jsonParser) value(depth int) (ast.Value, bool) {
 	case c == 'n':
 		return ast.Null{}, p.Literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		// The number's text, as encoding/json's UseNumber keeps it.
+		// The number's text, as encoding/json's UseNumber keeps it, and
+		// only a number OPA takes (not 1e70000: ParseInput then says why).
 		start := p.I
-		ok := p.Number()
-		return ast.Number(p.Data[start:p.I]), ok
+		if !p.Number() {
+			return nil, false
+		}
+		n, err := ast.NumberChecked(string(p.Data[start:p.I]))
+		return n, err == nil
 	}
 	return nil, false
 }
