@@ -255,19 +255,3 @@ func Valid(data []byte) bool {
 	s.Space()
 	return s.I == len(data)
 }
-
-// Members checks that data is one JSON object with white space around
-// it, calling member for each of its members as Object does, with the
-// value's text. depth is how deep the object sat in the document it came
-// from (0 for a whole document).
-func Members(data []byte, depth int, member func(key, value []byte)) bool {
-	s := Scanner{Data: data}
-	s.Space()
-	ok := s.Object(depth+1, func(key []byte, start, end int) {
-		if member != nil {
-			member(key, data[start:end])
-		}
-	})
-	s.Space()
-	return ok && s.I == len(data)
-}

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// FuzzValid holds Valid to json.Valid, and Members to the members
+// FuzzValid holds Valid to json.Valid, and Scanner.Object (through members) to the members
 // encoding/json sees in an object.
 func FuzzValid(f *testing.F) {
 	for _, seed := range []string{
@@ -39,7 +39,7 @@ func FuzzValid(f *testing.F) {
 		}
 		var keys []string
 		values := map[string]json.RawMessage{}
-		isObject := Members(data, 0, func(key, value []byte) {
+		isObject := members(data, 0, func(key, value []byte) {
 			var k string
 			if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k); err != nil {
 				t.Fatalf("key %q: %v", key, err)
@@ -50,7 +50,7 @@ func FuzzValid(f *testing.F) {
 		var obj map[string]json.RawMessage
 		wantObject := want && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) && json.Unmarshal(data, &obj) == nil
 		if isObject != wantObject {
-			t.Fatalf("Members(%q) = %v, want %v", data, isObject, wantObject)
+			t.Fatalf("members(%q) = %v, want %v", data, isObject, wantObject)
 		}
 		if !isObject {
 			return
@@ -71,15 +71,31 @@ func FuzzValid(f *testing.F) {
 func TestMembersDepth(t *testing.T) {
 	inner := append(bytes.Repeat([]byte("["), MaxDepth-1), bytes.Repeat([]byte("]"), MaxDepth-1)...)
 	obj := append(append([]byte(`{"a":`), inner...), '}')
-	if !Members(obj, 0, nil) {
+	if !members(obj, 0, nil) {
 		t.Fatal("refused an object as deep as the limit")
 	}
-	if Members(obj, 1, nil) {
+	if members(obj, 1, nil) {
 		t.Fatal("took an object one level deeper than the limit")
 	}
 	var got []string
-	Members([]byte(` {"a": 1, "b" :{"c":[2]} , "a":3} `), 0, func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+	members([]byte(` {"a": 1, "b" :{"c":[2]} , "a":3} `), 0, func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
 	if want := []string{"a=1", `b={"c":[2]}`, "a=3"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("members %q, want %q", got, want)
 	}
+}
+
+// members checks that data is one JSON object with white space around
+// it, calling member for each of its members as Object does, with the
+// value's text. depth is how deep the object sat in the document it came
+// from (0 for a whole document).
+func members(data []byte, depth int, member func(key, value []byte)) bool {
+	s := Scanner{Data: data}
+	s.Space()
+	ok := s.Object(depth+1, func(key []byte, start, end int) {
+		if member != nil {
+			member(key, data[start:end])
+		}
+	})
+	s.Space()
+	return ok && s.I == len(data)
 }
