@@ -25,6 +25,7 @@ import (
 type result struct {
 	URL        string      `json:"url"`
 	Requests   int         `json:"requests"`
+	Clients    int         `json:"clients"`
 	Errors     int         `json:"errors"`
 	Seconds    float64     `json:"seconds"`
 	PerSecond  float64     `json:"per_second"`
@@ -220,7 +221,7 @@ func run() error {
 		e2e.wait(acked[:done], time.Now().Add(*wait))
 		e2eRes = e2e.result(acked[:done])
 	}
-	res := result{E2E: e2eRes, URL: *target, Requests: done, Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
+	res := result{E2E: e2eRes, URL: *target, Requests: done, Clients: *workers, Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
 		PerSecond: float64(done) / elapsed.Seconds(), P50Ms: pct(.5), P90Ms: pct(.9), P99Ms: pct(.99), MaxMs: pct(1), TargetRate: *rate, Statuses: statuses}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
