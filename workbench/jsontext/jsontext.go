@@ -6,6 +6,8 @@
 // and recorded fixtures.
 package jsontext
 
+import "encoding/binary"
+
 // MaxDepth is encoding/json's nesting limit.
 const MaxDepth = 10000
 
@@ -90,6 +92,9 @@ func (s *Scanner) String() (plain, ok bool) {
 	i++
 	plain = true
 	for {
+		for i+8 <= len(data) && !special(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
 		for i < len(data) && printable[data[i]] {
 			i++
 		}
@@ -114,6 +119,19 @@ func (s *Scanner) String() (plain, ok bool) {
 			return false, false
 		}
 	}
+}
+
+// special reports whether any of the eight bytes in x is not printable:
+// a quote, a backslash, a control character or not ASCII. Strings are
+// mostly long runs of printable ASCII; this skips them a word at a time.
+// (The has-zero-byte tests can be true for a byte past one that is
+// special, never false for one that is: the byte loop sorts it out.)
+func special(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	control := (x - ones*0x20) &^ x
+	return (control|(quote-ones)&^quote|(backslash-ones)&^backslash|x)&highs != 0
 }
 
 // printable holds the bytes a string may hold as they are and that are

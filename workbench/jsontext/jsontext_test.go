@@ -2,6 +2,7 @@ package jsontext
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -98,4 +99,62 @@ func members(data []byte, depth int, member func(key, value []byte)) bool {
 	})
 	s.Space()
 	return ok && s.I == len(data)
+}
+
+// BenchmarkValid checks every shipped fixture: the text Scanner reads most,
+// webhook payloads and API responses, long runs of ASCII in strings.
+func BenchmarkValid(b *testing.B) {
+	files, err := filepath.Glob("../../fixtures/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no fixtures: %v", err)
+	}
+	var docs [][]byte
+	size := 0
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, data)
+		size += len(data)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		for _, d := range docs {
+			if !Valid(d) {
+				b.Fatal("not valid")
+			}
+		}
+	}
+}
+
+// TestSpecial holds the word-at-a-time test to the byte table: a word
+// of printable bytes is never special, and one byte that is not printable,
+// at any place in the word, always makes it so.
+func TestSpecial(t *testing.T) {
+	word := func(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+	var printables []byte
+	for c := range 256 {
+		if printable[c] {
+			printables = append(printables, byte(c))
+		}
+	}
+	for i := range len(printables) {
+		w := make([]byte, 8)
+		for j := range w {
+			w[j] = printables[(i+j*13)%len(printables)]
+		}
+		if special(word(w)) {
+			t.Fatalf("special(%q) = true", w)
+		}
+	}
+	for c := range 256 {
+		for at := range 8 {
+			w := []byte("aZ~ 09{}")
+			w[at] = byte(c)
+			if got := special(word(w)); got != !printable[c] {
+				t.Errorf("special(%q) = %v, want %v", w, got, !printable[c])
+			}
+		}
+	}
 }
