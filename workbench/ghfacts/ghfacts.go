@@ -1,20 +1,26 @@
 // Package ghfacts implements workbench.Facts on the GitHub REST API with
-// go-github. Replay runs this same code over recorded responses (see
+// go-github, decoding of each response only the fields a fact needs.
+// Replay runs this same code over recorded responses (see
 // workbench/fixture), so what is replayed is what the server runs.
 package ghfacts
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-github/v66/github"
 
 	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/jsontext"
 )
 
 // DefaultAPIURL is GitHub.com's REST API.
@@ -117,21 +123,116 @@ func paginate(fetch func(page int) (*github.Response, error)) error {
 	}
 }
 
+// get fetches path (relative to the API URL) with go-github, which sends
+// the request and turns GitHub's errors, rate limits and pagination into
+// its own, and decodes into v only the members of the body that v's type
+// names. Each type below is what gitpoli reads of one response, the
+// fields and types of go-github's own (a pointer where go-github has
+// one); go-github's types decode everything, and a pull request's commit
+// list is ~4 KB a commit of which gitpoli reads the SHA and the message.
+// jsontext.Trim cuts the rest before encoding/json scans it.
+func (c *Client) get(ctx context.Context, path string, query url.Values, v any) (*github.Response, error) {
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	req, err := c.gh.NewRequest(http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	var body bytes.Buffer
+	resp, err := c.gh.Do(ctx, req, &body)
+	if err != nil {
+		return resp, err
+	}
+	data := body.Bytes()
+	if trimmed, ok := jsontext.Trim(data, reflect.TypeOf(v).Elem()); ok {
+		data = trimmed
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return resp, fmt.Errorf("decode %s: %w", req.URL.Path, err)
+	}
+	return resp, nil
+}
+
+// refPath escapes each segment of a ref for a URL path, as go-github does.
+func refPath(ref string) string {
+	parts := strings.Split(ref, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// pageQuery asks for one page of a list, the largest GitHub serves.
+func pageQuery(page int) url.Values {
+	return url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(perPage)}}
+}
+
+type (
+	apiUser struct {
+		Login string `json:"login"`
+	}
+	apiBranch struct {
+		Label string `json:"label"`
+		Ref   string `json:"ref"`
+		SHA   string `json:"sha"`
+		Repo  struct {
+			FullName string `json:"full_name"`
+		} `json:"repo"`
+	}
+	apiPullRequest struct {
+		State string    `json:"state"`
+		User  apiUser   `json:"user"`
+		Head  apiBranch `json:"head"`
+		Base  apiBranch `json:"base"`
+	}
+	apiReview struct {
+		User        apiUser           `json:"user"`
+		State       string            `json:"state"`
+		SubmittedAt *github.Timestamp `json:"submitted_at"`
+		CommitID    string            `json:"commit_id"`
+	}
+	apiCommit struct {
+		SHA    string `json:"sha"`
+		Commit struct {
+			Message string `json:"message"`
+		} `json:"commit"`
+	}
+	apiCheckRuns struct {
+		CheckRuns []struct {
+			Name       string `json:"name"`
+			Status     string `json:"status"`
+			Conclusion string `json:"conclusion"`
+		} `json:"check_runs"`
+	}
+	apiCombinedStatus struct {
+		Statuses []struct {
+			State   string `json:"state"`
+			Context string `json:"context"`
+		} `json:"statuses"`
+	}
+	apiEnvironments struct {
+		Environments []struct {
+			Name string `json:"name"`
+		} `json:"environments"`
+	}
+)
+
 // PullRequest fetches a pull request.
 func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.PullRequestInfo, error) {
-	p, _, err := c.gh.PullRequests.Get(ctx, pr.Repo.Owner, pr.Repo.Name, pr.Number)
-	if err != nil {
+	var p apiPullRequest
+	if _, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d", pr.Repo.Owner, pr.Repo.Name, pr.Number), nil, &p); err != nil {
 		return workbench.PullRequestInfo{}, apiError(err)
 	}
 	return workbench.PullRequestInfo{
 		PR:        pr,
-		Author:    p.GetUser().GetLogin(),
-		HeadRef:   p.GetHead().GetRef(),
-		HeadLabel: p.GetHead().GetLabel(),
-		HeadRepo:  p.GetHead().GetRepo().GetFullName(),
-		HeadSHA:   p.GetHead().GetSHA(),
-		BaseRef:   p.GetBase().GetRef(),
-		State:     p.GetState(),
+		Author:    p.User.Login,
+		HeadRef:   p.Head.Ref,
+		HeadLabel: p.Head.Label,
+		HeadRepo:  p.Head.Repo.FullName,
+		HeadSHA:   p.Head.SHA,
+		BaseRef:   p.Base.Ref,
+		State:     p.State,
 	}, nil
 }
 
@@ -139,14 +240,14 @@ func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.Pu
 func (c *Client) Reviews(ctx context.Context, pr workbench.PR) ([]workbench.Review, error) {
 	var out []workbench.Review
 	err := paginate(func(page int) (*github.Response, error) {
-		rs, resp, err := c.gh.PullRequests.ListReviews(ctx, pr.Repo.Owner, pr.Repo.Name, pr.Number, &github.ListOptions{Page: page, PerPage: perPage})
+		var rs []apiReview
+		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/reviews", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &rs)
 		for _, r := range rs {
-			out = append(out, workbench.Review{
-				User:        r.GetUser().GetLogin(),
-				State:       strings.ToUpper(r.GetState()),
-				SubmittedAt: r.GetSubmittedAt().Time,
-				CommitID:    r.GetCommitID(),
-			})
+			review := workbench.Review{User: r.User.Login, State: strings.ToUpper(r.State), CommitID: r.CommitID}
+			if r.SubmittedAt != nil {
+				review.SubmittedAt = r.SubmittedAt.Time
+			}
+			out = append(out, review)
 		}
 		return resp, err
 	})
@@ -157,9 +258,10 @@ func (c *Client) Reviews(ctx context.Context, pr workbench.PR) ([]workbench.Revi
 func (c *Client) Commits(ctx context.Context, pr workbench.PR) ([]workbench.Commit, error) {
 	var out []workbench.Commit
 	err := paginate(func(page int) (*github.Response, error) {
-		cs, resp, err := c.gh.PullRequests.ListCommits(ctx, pr.Repo.Owner, pr.Repo.Name, pr.Number, &github.ListOptions{Page: page, PerPage: perPage})
+		var cs []apiCommit
+		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/commits", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &cs)
 		for _, rc := range cs {
-			out = append(out, workbench.Commit{SHA: rc.GetSHA(), Message: rc.GetCommit().GetMessage()})
+			out = append(out, workbench.Commit{SHA: rc.SHA, Message: rc.Commit.Message})
 		}
 		return resp, err
 	})
@@ -168,11 +270,11 @@ func (c *Client) Commits(ctx context.Context, pr workbench.PR) ([]workbench.Comm
 
 // Commit fetches one commit.
 func (c *Client) Commit(ctx context.Context, repo workbench.Repo, sha string) (workbench.Commit, error) {
-	rc, _, err := c.gh.Repositories.GetCommit(ctx, repo.Owner, repo.Name, sha, nil)
-	if err != nil {
+	var rc apiCommit
+	if _, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v", repo.Owner, repo.Name, sha), nil, &rc); err != nil {
 		return workbench.Commit{}, apiError(err)
 	}
-	return workbench.Commit{SHA: rc.GetSHA(), Message: rc.GetCommit().GetMessage()}, nil
+	return workbench.Commit{SHA: rc.SHA, Message: rc.Commit.Message}, nil
 }
 
 // Checks lists the latest check runs and the commit statuses of a commit;
@@ -180,14 +282,12 @@ func (c *Client) Commit(ctx context.Context, repo workbench.Repo, sha string) (w
 func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([]workbench.CheckRun, error) {
 	var out []workbench.CheckRun
 	err := paginate(func(page int) (*github.Response, error) {
-		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, sha, &github.ListCheckRunsOptions{
-			Filter:      github.String("latest"),
-			ListOptions: github.ListOptions{Page: page, PerPage: perPage},
-		})
-		if res != nil {
-			for _, cr := range res.CheckRuns {
-				out = append(out, workbench.CheckRun{Name: cr.GetName(), Status: cr.GetStatus(), Conclusion: cr.GetConclusion()})
-			}
+		q := pageQuery(page)
+		q.Set("filter", "latest")
+		var res apiCheckRuns
+		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v/check-runs", repo.Owner, repo.Name, refPath(sha)), q, &res)
+		for _, cr := range res.CheckRuns {
+			out = append(out, workbench.CheckRun{Name: cr.Name, Status: cr.Status, Conclusion: cr.Conclusion})
 		}
 		return resp, err
 	})
@@ -195,15 +295,14 @@ func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([
 		return nil, err
 	}
 	err = paginate(func(page int) (*github.Response, error) {
-		st, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, repo.Owner, repo.Name, sha, &github.ListOptions{Page: page, PerPage: perPage})
-		if st != nil {
-			for _, s := range st.Statuses {
-				check := workbench.CheckRun{Name: s.GetContext(), Status: "completed", Conclusion: s.GetState()}
-				if s.GetState() == "pending" {
-					check.Status, check.Conclusion = "in_progress", ""
-				}
-				out = append(out, check)
+		var st apiCombinedStatus
+		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v/status", repo.Owner, repo.Name, refPath(sha)), pageQuery(page), &st)
+		for _, s := range st.Statuses {
+			check := workbench.CheckRun{Name: s.Context, Status: "completed", Conclusion: s.State}
+			if s.State == "pending" {
+				check.Status, check.Conclusion = "in_progress", ""
 			}
+			out = append(out, check)
 		}
 		return resp, err
 	})
@@ -214,13 +313,10 @@ func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([
 func (c *Client) Environments(ctx context.Context, repo workbench.Repo) ([]string, error) {
 	out := []string{}
 	err := paginate(func(page int) (*github.Response, error) {
-		res, resp, err := c.gh.Repositories.ListEnvironments(ctx, repo.Owner, repo.Name, &github.EnvironmentListOptions{
-			ListOptions: github.ListOptions{Page: page, PerPage: perPage},
-		})
-		if res != nil {
-			for _, e := range res.Environments {
-				out = append(out, e.GetName())
-			}
+		var res apiEnvironments
+		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/environments", repo.Owner, repo.Name), pageQuery(page), &res)
+		for _, e := range res.Environments {
+			out = append(out, e.Name)
 		}
 		return resp, err
 	})
