@@ -69,9 +69,10 @@ const oneShotHeap = 64 << 20
 // repository and exits: it allocates mostly what it keeps until it exits
 // (`gitpoli test` on this repository, ~45 MB), so collecting before the
 // heap reaches oneShotHeap is work for nothing (`gitpoli test` −7 to −9%
-// against GOGC=400, medians of 25 alternated runs). Past that, after the first collection, it collects as
-// GOGC=400 does: a quarter as often as Go's default, never waiting for a
-// fixed size again, so a large run's heap grows with what it keeps.
+// against GOGC=400, medians of 25 alternated runs). After the first
+// collection it collects as GOGC=400 does, a quarter as often as Go's
+// default and with no fixed ceiling, so a large run's heap grows with what
+// it keeps.
 func collectLate() {
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(oneShotHeap)
