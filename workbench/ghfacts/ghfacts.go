@@ -144,14 +144,19 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, v any) 
 	if err != nil {
 		return resp, err
 	}
-	data := body.Bytes()
-	if trimmed, ok := jsontext.Trim(data, reflect.TypeOf(v).Elem()); ok {
-		data = trimmed
-	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decode(body.Bytes(), v); err != nil {
 		return resp, fmt.Errorf("decode %s: %w", req.URL.Path, err)
 	}
 	return resp, nil
+}
+
+// decode unmarshals into v, a pointer to one of the types below, the
+// members of data its type reads.
+func decode(data []byte, v any) error {
+	if trimmed, ok := jsontext.Trim(data, reflect.TypeOf(v).Elem()); ok {
+		data = trimmed
+	}
+	return json.Unmarshal(data, v)
 }
 
 // refPath escapes each segment of a ref for a URL path, as go-github does.
@@ -224,6 +229,10 @@ func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.Pu
 	if _, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d", pr.Repo.Owner, pr.Repo.Name, pr.Number), nil, &p); err != nil {
 		return workbench.PullRequestInfo{}, apiError(err)
 	}
+	return p.info(pr), nil
+}
+
+func (p apiPullRequest) info(pr workbench.PR) workbench.PullRequestInfo {
 	return workbench.PullRequestInfo{
 		PR:        pr,
 		Author:    p.User.Login,
@@ -233,7 +242,7 @@ func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.Pu
 		HeadSHA:   p.Head.SHA,
 		BaseRef:   p.Base.Ref,
 		State:     p.State,
-	}, nil
+	}
 }
 
 // Reviews lists every review of a pull request, oldest first.
@@ -243,15 +252,19 @@ func (c *Client) Reviews(ctx context.Context, pr workbench.PR) ([]workbench.Revi
 		var rs []apiReview
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/reviews", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &rs)
 		for _, r := range rs {
-			review := workbench.Review{User: r.User.Login, State: strings.ToUpper(r.State), CommitID: r.CommitID}
-			if r.SubmittedAt != nil {
-				review.SubmittedAt = r.SubmittedAt.Time
-			}
-			out = append(out, review)
+			out = append(out, r.review())
 		}
 		return resp, err
 	})
 	return out, err
+}
+
+func (r apiReview) review() workbench.Review {
+	review := workbench.Review{User: r.User.Login, State: strings.ToUpper(r.State), CommitID: r.CommitID}
+	if r.SubmittedAt != nil {
+		review.SubmittedAt = r.SubmittedAt.Time
+	}
+	return review
 }
 
 // Commits lists the commits of a pull request (GitHub serves at most 250).
@@ -261,7 +274,7 @@ func (c *Client) Commits(ctx context.Context, pr workbench.PR) ([]workbench.Comm
 		var cs []apiCommit
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/commits", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &cs)
 		for _, rc := range cs {
-			out = append(out, workbench.Commit{SHA: rc.SHA, Message: rc.Commit.Message})
+			out = append(out, rc.commit())
 		}
 		return resp, err
 	})
@@ -274,7 +287,11 @@ func (c *Client) Commit(ctx context.Context, repo workbench.Repo, sha string) (w
 	if _, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v", repo.Owner, repo.Name, sha), nil, &rc); err != nil {
 		return workbench.Commit{}, apiError(err)
 	}
-	return workbench.Commit{SHA: rc.SHA, Message: rc.Commit.Message}, nil
+	return rc.commit(), nil
+}
+
+func (c apiCommit) commit() workbench.Commit {
+	return workbench.Commit{SHA: c.SHA, Message: c.Commit.Message}
 }
 
 // Checks lists the latest check runs and the commit statuses of a commit;
@@ -286,9 +303,7 @@ func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([
 		q.Set("filter", "latest")
 		var res apiCheckRuns
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v/check-runs", repo.Owner, repo.Name, refPath(sha)), q, &res)
-		for _, cr := range res.CheckRuns {
-			out = append(out, workbench.CheckRun{Name: cr.Name, Status: cr.Status, Conclusion: cr.Conclusion})
-		}
+		out = append(out, res.checks()...)
 		return resp, err
 	})
 	if err != nil {
@@ -297,16 +312,30 @@ func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([
 	err = paginate(func(page int) (*github.Response, error) {
 		var st apiCombinedStatus
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/commits/%v/status", repo.Owner, repo.Name, refPath(sha)), pageQuery(page), &st)
-		for _, s := range st.Statuses {
-			check := workbench.CheckRun{Name: s.Context, Status: "completed", Conclusion: s.State}
-			if s.State == "pending" {
-				check.Status, check.Conclusion = "in_progress", ""
-			}
-			out = append(out, check)
-		}
+		out = append(out, st.checks()...)
 		return resp, err
 	})
 	return out, err
+}
+
+func (res apiCheckRuns) checks() []workbench.CheckRun {
+	var out []workbench.CheckRun
+	for _, cr := range res.CheckRuns {
+		out = append(out, workbench.CheckRun{Name: cr.Name, Status: cr.Status, Conclusion: cr.Conclusion})
+	}
+	return out
+}
+
+func (st apiCombinedStatus) checks() []workbench.CheckRun {
+	var out []workbench.CheckRun
+	for _, s := range st.Statuses {
+		check := workbench.CheckRun{Name: s.Context, Status: "completed", Conclusion: s.State}
+		if s.State == "pending" {
+			check.Status, check.Conclusion = "in_progress", ""
+		}
+		out = append(out, check)
+	}
+	return out
 }
 
 // Environments lists the names of a repository's deployment environments.
@@ -315,12 +344,18 @@ func (c *Client) Environments(ctx context.Context, repo workbench.Repo) ([]strin
 	err := paginate(func(page int) (*github.Response, error) {
 		var res apiEnvironments
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/environments", repo.Owner, repo.Name), pageQuery(page), &res)
-		for _, e := range res.Environments {
-			out = append(out, e.Name)
-		}
+		out = append(out, res.names()...)
 		return resp, err
 	})
 	return out, err
+}
+
+func (res apiEnvironments) names() []string {
+	var out []string
+	for _, e := range res.Environments {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 // ConfigFile reads .repol/<name> from the repository at ref.

@@ -1,0 +1,183 @@
+package ghfacts
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-github/v66/github"
+
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+// FuzzDecodeAsGoGitHub holds what ghfacts reads of a response to what
+// go-github's own types and getters read of it: whenever go-github
+// decodes a body, decode must too, into the same facts. kind picks the
+// response. Seeds: the recorded bodies of testdata/ and of the fixtures.
+func FuzzDecodeAsGoGitHub(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for kind := range uint8(len(responseKinds)) {
+			f.Add(kind, data)
+		}
+	}
+	fixtures, _ := filepath.Glob("../../fixtures/*.json")
+	for _, name := range fixtures {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var fx struct {
+			Responses map[string]struct {
+				Body json.RawMessage `json:"body"`
+			} `json:"responses"`
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		for key, r := range fx.Responses {
+			for kind, k := range responseKinds {
+				if k.path.MatchString(key) {
+					f.Add(uint8(kind), []byte(r.Body))
+				}
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
+		k := responseKinds[int(kind)%len(responseKinds)]
+		want, ok := k.goGitHub(body)
+		if !ok {
+			return // go-github refuses it; so may decode, or not
+		}
+		got, err := k.ghfacts(body)
+		if err != nil {
+			t.Fatalf("%s %q: go-github decodes it, decode says %v", k.path, body, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %q:\nghfacts reads   %#v\ngo-github reads %#v", k.path, body, got, want)
+		}
+	})
+}
+
+// responseKinds are the responses ghfacts reads, each decoded both ways.
+var responseKinds = []struct {
+	path     *regexp.Regexp // its recordings' keys
+	ghfacts  func([]byte) (any, error)
+	goGitHub func([]byte) (any, bool)
+}{
+	{regexp.MustCompile(`/pulls/\d+$`), func(b []byte) (any, error) {
+		var p apiPullRequest
+		err := decode(b, &p)
+		return p.info(workbench.PR{}), err
+	}, func(b []byte) (any, bool) {
+		var p *github.PullRequest
+		if json.Unmarshal(b, &p) != nil {
+			return nil, false
+		}
+		return workbench.PullRequestInfo{Author: p.GetUser().GetLogin(), HeadRef: p.GetHead().GetRef(),
+			HeadLabel: p.GetHead().GetLabel(), HeadRepo: p.GetHead().GetRepo().GetFullName(), HeadSHA: p.GetHead().GetSHA(),
+			BaseRef: p.GetBase().GetRef(), State: p.GetState()}, true
+	}},
+	{regexp.MustCompile(`/pulls/\d+/reviews\?`), func(b []byte) (any, error) {
+		var rs []apiReview
+		err := decode(b, &rs)
+		var out []workbench.Review
+		for _, r := range rs {
+			out = append(out, r.review())
+		}
+		return out, err
+	}, func(b []byte) (any, bool) {
+		var rs []*github.PullRequestReview
+		if json.Unmarshal(b, &rs) != nil {
+			return nil, false
+		}
+		var out []workbench.Review
+		for _, r := range rs {
+			out = append(out, workbench.Review{User: r.GetUser().GetLogin(), State: strings.ToUpper(r.GetState()),
+				SubmittedAt: r.GetSubmittedAt().Time, CommitID: r.GetCommitID()})
+		}
+		return out, true
+	}},
+	{regexp.MustCompile(`/pulls/\d+/commits\?`), func(b []byte) (any, error) {
+		var cs []apiCommit
+		err := decode(b, &cs)
+		var out []workbench.Commit
+		for _, c := range cs {
+			out = append(out, c.commit())
+		}
+		return out, err
+	}, func(b []byte) (any, bool) {
+		var cs []*github.RepositoryCommit
+		if json.Unmarshal(b, &cs) != nil {
+			return nil, false
+		}
+		var out []workbench.Commit
+		for _, c := range cs {
+			out = append(out, workbench.Commit{SHA: c.GetSHA(), Message: c.GetCommit().GetMessage()})
+		}
+		return out, true
+	}},
+	{regexp.MustCompile(`/check-runs\?`), func(b []byte) (any, error) {
+		var res apiCheckRuns
+		err := decode(b, &res)
+		return res.checks(), err
+	}, func(b []byte) (any, bool) {
+		var res *github.ListCheckRunsResults
+		if json.Unmarshal(b, &res) != nil {
+			return nil, false
+		}
+		var out []workbench.CheckRun
+		if res != nil {
+			for _, cr := range res.CheckRuns {
+				out = append(out, workbench.CheckRun{Name: cr.GetName(), Status: cr.GetStatus(), Conclusion: cr.GetConclusion()})
+			}
+		}
+		return out, true
+	}},
+	{regexp.MustCompile(`/status\?`), func(b []byte) (any, error) {
+		var st apiCombinedStatus
+		err := decode(b, &st)
+		return st.checks(), err
+	}, func(b []byte) (any, bool) {
+		var st *github.CombinedStatus
+		if json.Unmarshal(b, &st) != nil {
+			return nil, false
+		}
+		var out []workbench.CheckRun
+		if st != nil {
+			for _, s := range st.Statuses {
+				check := workbench.CheckRun{Name: s.GetContext(), Status: "completed", Conclusion: s.GetState()}
+				if s.GetState() == "pending" {
+					check.Status, check.Conclusion = "in_progress", ""
+				}
+				out = append(out, check)
+			}
+		}
+		return out, true
+	}},
+	{regexp.MustCompile(`/environments\?`), func(b []byte) (any, error) {
+		var res apiEnvironments
+		err := decode(b, &res)
+		return res.names(), err
+	}, func(b []byte) (any, bool) {
+		var res *github.EnvResponse
+		if json.Unmarshal(b, &res) != nil {
+			return nil, false
+		}
+		var out []string
+		if res != nil {
+			for _, e := range res.Environments {
+				out = append(out, e.GetName())
+			}
+		}
+		return out, true
+	}},
+}
