@@ -37,7 +37,13 @@ func Trim(data []byte, t reflect.Type) (_ []byte, ok bool) {
 type shape struct {
 	fields map[string]*shape
 	elem   *shape
+	// lengths has bit n set when a field's name is n bytes long (bit 63:
+	// 63 or more): a key of no such length is dropped without a lookup.
+	// Most keys of a payload are dropped.
+	lengths uint64
 }
+
+func lengthBit(n int) uint64 { return 1 << min(n, 63) }
 
 var whole = &shape{}
 
@@ -98,7 +104,10 @@ func (s *Scanner) trimObject(out []byte, sh *shape, depth int) ([]byte, bool) {
 		s.Space()
 		field := whole // a key with escapes or other text might name any field
 		if plain {
-			field = sh.fields[string(upper(key[1:len(key)-1], &s.buf))]
+			field = nil
+			if name := key[1 : len(key)-1]; sh.lengths&lengthBit(len(name)) != 0 {
+				field = sh.fields[string(upper(name, &s.buf))]
+			}
 		}
 		if field == nil {
 			if !s.Value(depth) {
@@ -193,6 +202,7 @@ func buildShape(t reflect.Type, seen map[reflect.Type]bool) *shape {
 				return whole // fields that differ only in case: left to encoding/json
 			}
 			sh.fields[key] = buildShape(f.Type, seen)
+			sh.lengths |= lengthBit(len(key))
 		}
 		return sh
 	case reflect.Slice, reflect.Array:
