@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1078,3 +1079,49 @@ func TestOnPostgres(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// TestReclaimedPullRequestWhoseCheckRunFailed: a pull request whose check
+// run could not be posted is recorded as an error. Claimed again after its
+// worker died, it is not decided again, and the log says its check run
+// failed, not that it was answered.
+func TestReclaimedPullRequestWhoseCheckRunFailed(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
+	gh.fail["/check-runs"] = 1000
+	logs := &lockedBuffer{}
+	h := startConfig(t, gh, "", func(c *Config) {
+		c.Lease = 300 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	payload := withInstallation(t, f.Payload)
+	h.deliver("pull_request", "pr-down", payload, "")
+	h.waitState("pr-down", "error")
+	rewind(t, h, "pr-down", false)
+	h.deliver("pull_request", "pr-wake", payload, "") // a later delivery goes through
+	h.waitState("pr-down", "done")
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "pr-down")
+	if len(recs) != 1 || recs[0].Decision != "error" {
+		t.Fatalf("records %+v, want the one error", recs)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "its answer could not be sent to GitHub then") || strings.Contains(out, "already decided and answered") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a server's goroutines can log to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

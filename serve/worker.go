@@ -153,13 +153,16 @@ func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.
 	return nil, nil
 }
 
-// answered reports whether a record holds GitHub's answer.
-func answered(r *audit.Record) bool {
+// answered reports whether a record holds an answer sent to GitHub, and
+// whether sending it failed (then the record is an error, and that error
+// is the delivery's end).
+func answered(r *audit.Record) (sent, failed bool) {
 	var d struct {
 		Answer map[string]any `json:"answer"`
+		Error  string         `json:"error"`
 	}
 	json.Unmarshal(r.Detail, &d)
-	return d.Answer != nil
+	return d.Answer != nil, d.Answer != nil && d.Error != ""
 }
 
 // safeDecide turns a panic while deciding into a failed delivery, so one
@@ -231,11 +234,17 @@ func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbe
 	if err != nil {
 		return err
 	}
-	if prior != nil && (answered(prior) || subj.Policy == workbench.PullRequest) {
-		// A pull request's record is written after its check run is
-		// posted, so a recorded one was answered.
-		log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
-		return nil
+	if prior != nil {
+		// A pull request's record is written once its check run was
+		// posted or could not be: either way that was its answer.
+		if sent, failed := answered(prior); sent || subj.Policy == workbench.PullRequest {
+			if failed || !sent {
+				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "audit_id", prior.ID)
+			} else {
+				log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
+			}
+			return nil
+		}
 	}
 	if subj.Policy == workbench.Deploy {
 		if prior != nil {
