@@ -1,6 +1,7 @@
 package workbench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,10 @@ func FuzzNormalize(f *testing.F) {
 	})
 	f.Add("pull_request", []byte(`{"action":"opened","pull_request":null}`))
 	f.Add("pull_request", []byte(`{"action":"opened","ACTION":"closed","pull_request":{"number":1,"Number":"x"}}`))
+	// The prefilter used to stop at the first "action", exactly spelt.
+	f.Add("pull_request", []byte(`{"ACTION":"opened","number":1,"pull_request":{"number":1},"repository":{"full_name":"a/b"}}`))
+	f.Add("pull_request", []byte(`{"action":"closed","action":"opened","number":1,"pull_request":{"number":1},"repository":{"full_name":"a/b"}}`))
+	f.Add("pull_request", []byte(`{"action":"opened","action":null,"\u0061ction":5}`))
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
 		// Normalize reads a trimmed payload: it must decode as the whole.
 		var whole, trimmed payload
@@ -61,6 +66,17 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if perr := Prefilter(d); errors.As(perr, &npe) && err == nil {
 			t.Fatalf("prefilter ignores (%s) what Normalize decides", npe.Reason)
+		}
+		// The prefilter's action is the one encoding/json reads.
+		if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+			var want struct {
+				Action string `json:"action"`
+			}
+			werr := json.Unmarshal(body, &want)
+			got, gerr := PayloadAction(body)
+			if (werr == nil) != (gerr == nil) || werr == nil && got != want.Action {
+				t.Fatalf("PayloadAction = %q, %v; encoding/json reads %q, %v", got, gerr, want.Action, werr)
+			}
 		}
 	})
 }
