@@ -84,14 +84,25 @@ func Plan(ctx context.Context, compiler *ast.Compiler, query string) (prog *Prog
 // denies); the plan instead builds one value out of both, and can even add
 // to the first rule's value. Such policies are left to topdown.
 func overlappingRules(compiler *ast.Compiler) error {
-	// shapes holds, for every prefix of every rule's full reference, the
-	// shapes of the rules under it; open the prefixes that a rule extends
-	// with a variable.
-	shapes := map[string]map[string]*ast.Rule{}
+	// open holds the prefixes that a rule extends with a variable; most
+	// policies have none, and then no two rules can clash this way.
 	var open []string
 	for _, m := range compiler.Modules {
 		ast.WalkRules(m, func(r *ast.Rule) bool {
-			ref := r.Ref().GroundPrefix()
+			if ref := r.Ref().GroundPrefix(); len(ref) < len(r.Ref()) {
+				open = append(open, r.Module.Package.Path.Extend(ref).String())
+			}
+			return false
+		})
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	// shapes holds, for every prefix of every rule's full reference, the
+	// shapes of the rules under it.
+	shapes := map[string]map[string]*ast.Rule{}
+	for _, m := range compiler.Modules {
+		ast.WalkRules(m, func(r *ast.Rule) bool {
 			full := r.Module.Package.Path.Extend(r.Ref())
 			shape := fmt.Sprint(r.Head.RuleKind()) + ":" + shapeOf(full)
 			for i := len(r.Module.Package.Path); i <= len(full); i++ {
@@ -100,9 +111,6 @@ func overlappingRules(compiler *ast.Compiler) error {
 					shapes[key] = map[string]*ast.Rule{}
 				}
 				shapes[key][shape] = r
-			}
-			if len(ref) < len(r.Ref()) {
-				open = append(open, full[:len(r.Module.Package.Path)+len(ref)].String())
 			}
 			return false
 		})
