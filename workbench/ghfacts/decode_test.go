@@ -29,6 +29,11 @@ func FuzzDecodeAsGoGitHub(f *testing.F) {
 			f.Add(kind, data)
 		}
 	}
+	// A null after a value of the same key resets a pointer, not a string.
+	f.Add(uint8(0), []byte(`{"state":"open","state":null,"user":{"login":"a"},"user":{"login":null},"head":{"ref":"x"},"head":null}`))
+	f.Add(uint8(1), []byte(`[{"user":{"login":"mallory"},"user":null,"state":"approved"}]`))
+	f.Add(uint8(2), []byte(`[{"sha":"1","commit":{"message":"Signed-off-by: a"},"commit":null}]`))
+	f.Add(uint8(3), []byte(`{"check_runs":[{"name":"t","conclusion":"success","conclusion":null}]}`))
 	fixtures, _ := filepath.Glob("../../fixtures/*.json")
 	for _, name := range fixtures {
 		data, err := os.ReadFile(name)
@@ -87,7 +92,7 @@ var responseKinds = []struct {
 			BaseRef: p.GetBase().GetRef(), State: p.GetState()}, true
 	}},
 	{regexp.MustCompile(`/pulls/\d+/reviews\?`), func(b []byte) (any, error) {
-		var rs []apiReview
+		var rs []*apiReview
 		err := decode(b, &rs)
 		var out []workbench.Review
 		for _, r := range rs {
@@ -107,7 +112,7 @@ var responseKinds = []struct {
 		return out, true
 	}},
 	{regexp.MustCompile(`/pulls/\d+/commits\?`), func(b []byte) (any, error) {
-		var cs []apiCommit
+		var cs []*apiCommit
 		err := decode(b, &cs)
 		var out []workbench.Commit
 		for _, c := range cs {

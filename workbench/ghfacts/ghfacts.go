@@ -130,7 +130,9 @@ func paginate(fetch func(page int) (*github.Response, error)) error {
 // fields and types of go-github's own (a pointer where go-github has
 // one); go-github's types decode everything, and a pull request's commit
 // list is ~4 KB a commit of which gitpoli reads the SHA and the message.
-// jsontext.Trim cuts the rest before encoding/json scans it.
+// jsontext.Trim cuts the rest before encoding/json scans it. The body
+// must be one JSON value: go-github's decoder also took an empty body (as
+// nothing) or text after the value, which now leave the fact unavailable.
 func (c *Client) get(ctx context.Context, path string, query url.Values, v any) (*github.Response, error) {
 	if len(query) > 0 {
 		path += "?" + query.Encode()
@@ -173,55 +175,88 @@ func pageQuery(page int) url.Values {
 	return url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(perPage)}}
 }
 
+// Each field is a pointer where go-github's is, as all of these are: a
+// JSON null then resets it, where it would leave a string or a struct as
+// an earlier duplicate key set it.
 type (
 	apiUser struct {
-		Login string `json:"login"`
+		Login *string `json:"login"`
+	}
+	apiRepo struct {
+		FullName *string `json:"full_name"`
 	}
 	apiBranch struct {
-		Label string `json:"label"`
-		Ref   string `json:"ref"`
-		SHA   string `json:"sha"`
-		Repo  struct {
-			FullName string `json:"full_name"`
-		} `json:"repo"`
+		Label *string  `json:"label"`
+		Ref   *string  `json:"ref"`
+		SHA   *string  `json:"sha"`
+		Repo  *apiRepo `json:"repo"`
 	}
 	apiPullRequest struct {
-		State string    `json:"state"`
-		User  apiUser   `json:"user"`
-		Head  apiBranch `json:"head"`
-		Base  apiBranch `json:"base"`
+		State *string    `json:"state"`
+		User  *apiUser   `json:"user"`
+		Head  *apiBranch `json:"head"`
+		Base  *apiBranch `json:"base"`
 	}
 	apiReview struct {
-		User        apiUser           `json:"user"`
-		State       string            `json:"state"`
+		User        *apiUser          `json:"user"`
+		State       *string           `json:"state"`
 		SubmittedAt *github.Timestamp `json:"submitted_at"`
-		CommitID    string            `json:"commit_id"`
+		CommitID    *string           `json:"commit_id"`
+	}
+	apiCommitDetail struct {
+		Message *string `json:"message"`
 	}
 	apiCommit struct {
-		SHA    string `json:"sha"`
-		Commit struct {
-			Message string `json:"message"`
-		} `json:"commit"`
+		SHA    *string          `json:"sha"`
+		Commit *apiCommitDetail `json:"commit"`
+	}
+	apiCheckRun struct {
+		Name       *string `json:"name"`
+		Status     *string `json:"status"`
+		Conclusion *string `json:"conclusion"`
 	}
 	apiCheckRuns struct {
-		CheckRuns []struct {
-			Name       string `json:"name"`
-			Status     string `json:"status"`
-			Conclusion string `json:"conclusion"`
-		} `json:"check_runs"`
+		CheckRuns []*apiCheckRun `json:"check_runs"`
+	}
+	apiStatus struct {
+		State   *string `json:"state"`
+		Context *string `json:"context"`
 	}
 	apiCombinedStatus struct {
-		Statuses []struct {
-			State   string `json:"state"`
-			Context string `json:"context"`
-		} `json:"statuses"`
+		Statuses []*apiStatus `json:"statuses"`
+	}
+	apiEnvironment struct {
+		Name *string `json:"name"`
 	}
 	apiEnvironments struct {
-		Environments []struct {
-			Name string `json:"name"`
-		} `json:"environments"`
+		Environments []*apiEnvironment `json:"environments"`
 	}
 )
+
+// str is the text p points to, or "" as go-github's getters give.
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (u *apiUser) login() string {
+	if u == nil {
+		return ""
+	}
+	return str(u.Login)
+}
+
+func (b *apiBranch) get() (label, ref, sha, repo string) {
+	if b == nil {
+		return "", "", "", ""
+	}
+	if b.Repo != nil {
+		repo = str(b.Repo.FullName)
+	}
+	return str(b.Label), str(b.Ref), str(b.SHA), repo
+}
 
 // PullRequest fetches a pull request.
 func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.PullRequestInfo, error) {
@@ -232,16 +267,21 @@ func (c *Client) PullRequest(ctx context.Context, pr workbench.PR) (workbench.Pu
 	return p.info(pr), nil
 }
 
-func (p apiPullRequest) info(pr workbench.PR) workbench.PullRequestInfo {
+func (p *apiPullRequest) info(pr workbench.PR) workbench.PullRequestInfo {
+	if p == nil {
+		return workbench.PullRequestInfo{PR: pr}
+	}
+	headLabel, headRef, headSHA, headRepo := p.Head.get()
+	_, baseRef, _, _ := p.Base.get()
 	return workbench.PullRequestInfo{
 		PR:        pr,
-		Author:    p.User.Login,
-		HeadRef:   p.Head.Ref,
-		HeadLabel: p.Head.Label,
-		HeadRepo:  p.Head.Repo.FullName,
-		HeadSHA:   p.Head.SHA,
-		BaseRef:   p.Base.Ref,
-		State:     p.State,
+		Author:    p.User.login(),
+		HeadRef:   headRef,
+		HeadLabel: headLabel,
+		HeadRepo:  headRepo,
+		HeadSHA:   headSHA,
+		BaseRef:   baseRef,
+		State:     str(p.State),
 	}
 }
 
@@ -249,7 +289,7 @@ func (p apiPullRequest) info(pr workbench.PR) workbench.PullRequestInfo {
 func (c *Client) Reviews(ctx context.Context, pr workbench.PR) ([]workbench.Review, error) {
 	var out []workbench.Review
 	err := paginate(func(page int) (*github.Response, error) {
-		var rs []apiReview
+		var rs []*apiReview
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/reviews", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &rs)
 		for _, r := range rs {
 			out = append(out, r.review())
@@ -259,8 +299,11 @@ func (c *Client) Reviews(ctx context.Context, pr workbench.PR) ([]workbench.Revi
 	return out, err
 }
 
-func (r apiReview) review() workbench.Review {
-	review := workbench.Review{User: r.User.Login, State: strings.ToUpper(r.State), CommitID: r.CommitID}
+func (r *apiReview) review() workbench.Review {
+	if r == nil {
+		return workbench.Review{}
+	}
+	review := workbench.Review{User: r.User.login(), State: strings.ToUpper(str(r.State)), CommitID: str(r.CommitID)}
 	if r.SubmittedAt != nil {
 		review.SubmittedAt = r.SubmittedAt.Time
 	}
@@ -271,7 +314,7 @@ func (r apiReview) review() workbench.Review {
 func (c *Client) Commits(ctx context.Context, pr workbench.PR) ([]workbench.Commit, error) {
 	var out []workbench.Commit
 	err := paginate(func(page int) (*github.Response, error) {
-		var cs []apiCommit
+		var cs []*apiCommit
 		resp, err := c.get(ctx, fmt.Sprintf("repos/%v/%v/pulls/%d/commits", pr.Repo.Owner, pr.Repo.Name, pr.Number), pageQuery(page), &cs)
 		for _, rc := range cs {
 			out = append(out, rc.commit())
@@ -290,8 +333,15 @@ func (c *Client) Commit(ctx context.Context, repo workbench.Repo, sha string) (w
 	return rc.commit(), nil
 }
 
-func (c apiCommit) commit() workbench.Commit {
-	return workbench.Commit{SHA: c.SHA, Message: c.Commit.Message}
+func (c *apiCommit) commit() workbench.Commit {
+	if c == nil {
+		return workbench.Commit{}
+	}
+	out := workbench.Commit{SHA: str(c.SHA)}
+	if c.Commit != nil {
+		out.Message = str(c.Commit.Message)
+	}
+	return out
 }
 
 // Checks lists the latest check runs and the commit statuses of a commit;
@@ -321,7 +371,10 @@ func (c *Client) Checks(ctx context.Context, repo workbench.Repo, sha string) ([
 func (res apiCheckRuns) checks() []workbench.CheckRun {
 	var out []workbench.CheckRun
 	for _, cr := range res.CheckRuns {
-		out = append(out, workbench.CheckRun{Name: cr.Name, Status: cr.Status, Conclusion: cr.Conclusion})
+		if cr == nil {
+			cr = &apiCheckRun{}
+		}
+		out = append(out, workbench.CheckRun{Name: str(cr.Name), Status: str(cr.Status), Conclusion: str(cr.Conclusion)})
 	}
 	return out
 }
@@ -329,8 +382,11 @@ func (res apiCheckRuns) checks() []workbench.CheckRun {
 func (st apiCombinedStatus) checks() []workbench.CheckRun {
 	var out []workbench.CheckRun
 	for _, s := range st.Statuses {
-		check := workbench.CheckRun{Name: s.Context, Status: "completed", Conclusion: s.State}
-		if s.State == "pending" {
+		if s == nil {
+			s = &apiStatus{}
+		}
+		check := workbench.CheckRun{Name: str(s.Context), Status: "completed", Conclusion: str(s.State)}
+		if str(s.State) == "pending" {
 			check.Status, check.Conclusion = "in_progress", ""
 		}
 		out = append(out, check)
@@ -353,7 +409,10 @@ func (c *Client) Environments(ctx context.Context, repo workbench.Repo) ([]strin
 func (res apiEnvironments) names() []string {
 	var out []string
 	for _, e := range res.Environments {
-		out = append(out, e.Name)
+		if e == nil {
+			e = &apiEnvironment{}
+		}
+		out = append(out, str(e.Name))
 	}
 	return out
 }
