@@ -1,40 +1,20 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitpoli/gitpoli/internal/pgtest"
+	"github.com/gitpoli/gitpoli/internal/syncbuf"
 	"github.com/gitpoli/gitpoli/internal/testrepo"
 	"github.com/gitpoli/gitpoli/serve/audit"
 )
-
-// screenBuffer collects what the workbench draws, safe to read while the
-// program writes.
-type screenBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *screenBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *screenBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestWorkbenchShadow runs the workbench in a terminal session on an
 // audit database written by serve's store, presses S, and waits for the
@@ -68,7 +48,7 @@ func testWorkbenchShadow(t *testing.T, dir, db, arg string) string {
 	}
 
 	in, keys := io.Pipe()
-	var out screenBuffer
+	var out syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(context.Background(), []string{"workbench", "--db", arg}, Env{

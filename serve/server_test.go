@@ -32,6 +32,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 
 	"github.com/gitpoli/gitpoli/internal/pgtest"
+	"github.com/gitpoli/gitpoli/internal/syncbuf"
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
@@ -1087,7 +1088,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestReclaimedPullRequestWhoseCheckRunFailed(t *testing.T) {
 	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
 	gh.fail["/check-runs"] = 1000
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := startConfig(t, gh, "", func(c *Config) {
 		c.Lease = 300 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -1106,22 +1107,4 @@ func TestReclaimedPullRequestWhoseCheckRunFailed(t *testing.T) {
 	if !strings.Contains(out, "its answer could not be sent to GitHub then") || strings.Contains(out, "already decided and answered") {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a server's goroutines can log to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gitpoli/gitpoli/internal/syncbuf"
 )
 
 var (
@@ -235,7 +237,7 @@ func (c *Cluster) start(bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	// A shell holds the server: it waits for its stdin, a pipe from this
 	// process, to close — at Stop, or when this process dies however it
 	// dies (SIGKILL, a test timeout) — then stops the server at once
@@ -291,23 +293,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer is a bytes.Buffer the server writes to while a start
-// failure reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
