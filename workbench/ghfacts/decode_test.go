@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/google/go-github/v66/github"
@@ -82,15 +81,7 @@ var responseKinds = []struct {
 		var p apiPullRequest
 		err := decode(b, &p)
 		return p.info(workbench.PR{}), err
-	}, func(b []byte) (any, bool) {
-		var p *github.PullRequest
-		if json.Unmarshal(b, &p) != nil {
-			return nil, false
-		}
-		return workbench.PullRequestInfo{Author: p.GetUser().GetLogin(), HeadRef: p.GetHead().GetRef(),
-			HeadLabel: p.GetHead().GetLabel(), HeadRepo: p.GetHead().GetRepo().GetFullName(), HeadSHA: p.GetHead().GetSHA(),
-			BaseRef: p.GetBase().GetRef(), State: p.GetState()}, true
-	}},
+	}, goGitHub(func(p *github.PullRequest) any { return goGitHubPullRequest(p, workbench.PR{}) })},
 	{regexp.MustCompile(`/pulls/\d+/reviews\?`), func(b []byte) (any, error) {
 		var rs []*apiReview
 		err := decode(b, &rs)
@@ -99,18 +90,7 @@ var responseKinds = []struct {
 			out = append(out, r.review())
 		}
 		return out, err
-	}, func(b []byte) (any, bool) {
-		var rs []*github.PullRequestReview
-		if json.Unmarshal(b, &rs) != nil {
-			return nil, false
-		}
-		var out []workbench.Review
-		for _, r := range rs {
-			out = append(out, workbench.Review{User: r.GetUser().GetLogin(), State: strings.ToUpper(r.GetState()),
-				SubmittedAt: r.GetSubmittedAt().Time, CommitID: r.GetCommitID()})
-		}
-		return out, true
-	}},
+	}, goGitHub(func(rs []*github.PullRequestReview) any { return goGitHubReviews(rs) })},
 	{regexp.MustCompile(`/pulls/\d+/commits\?`), func(b []byte) (any, error) {
 		var cs []*apiCommit
 		err := decode(b, &cs)
@@ -119,70 +99,32 @@ var responseKinds = []struct {
 			out = append(out, c.commit())
 		}
 		return out, err
-	}, func(b []byte) (any, bool) {
-		var cs []*github.RepositoryCommit
-		if json.Unmarshal(b, &cs) != nil {
-			return nil, false
-		}
-		var out []workbench.Commit
-		for _, c := range cs {
-			out = append(out, workbench.Commit{SHA: c.GetSHA(), Message: c.GetCommit().GetMessage()})
-		}
-		return out, true
-	}},
+	}, goGitHub(func(cs []*github.RepositoryCommit) any { return goGitHubCommits(cs) })},
 	{regexp.MustCompile(`/check-runs\?`), func(b []byte) (any, error) {
 		var res apiCheckRuns
 		err := decode(b, &res)
 		return res.checks(), err
-	}, func(b []byte) (any, bool) {
-		var res *github.ListCheckRunsResults
-		if json.Unmarshal(b, &res) != nil {
-			return nil, false
-		}
-		var out []workbench.CheckRun
-		if res != nil {
-			for _, cr := range res.CheckRuns {
-				out = append(out, workbench.CheckRun{Name: cr.GetName(), Status: cr.GetStatus(), Conclusion: cr.GetConclusion()})
-			}
-		}
-		return out, true
-	}},
+	}, goGitHub(func(res *github.ListCheckRunsResults) any { return goGitHubCheckRuns(res) })},
 	{regexp.MustCompile(`/status\?`), func(b []byte) (any, error) {
 		var st apiCombinedStatus
 		err := decode(b, &st)
 		return st.checks(), err
-	}, func(b []byte) (any, bool) {
-		var st *github.CombinedStatus
-		if json.Unmarshal(b, &st) != nil {
-			return nil, false
-		}
-		var out []workbench.CheckRun
-		if st != nil {
-			for _, s := range st.Statuses {
-				check := workbench.CheckRun{Name: s.GetContext(), Status: "completed", Conclusion: s.GetState()}
-				if s.GetState() == "pending" {
-					check.Status, check.Conclusion = "in_progress", ""
-				}
-				out = append(out, check)
-			}
-		}
-		return out, true
-	}},
+	}, goGitHub(func(st *github.CombinedStatus) any { return goGitHubStatuses(st) })},
 	{regexp.MustCompile(`/environments\?`), func(b []byte) (any, error) {
 		var res apiEnvironments
 		err := decode(b, &res)
 		return res.names(), err
-	}, func(b []byte) (any, bool) {
-		var res *github.EnvResponse
-		if json.Unmarshal(b, &res) != nil {
+	}, goGitHub(func(res *github.EnvResponse) any { return goGitHubEnvironments(res) })},
+}
+
+// goGitHub decodes a body into go-github's type T, as go-github's client
+// does, and reads it with read; false when go-github refuses the body.
+func goGitHub[T any](read func(T) any) func([]byte) (any, bool) {
+	return func(b []byte) (any, bool) {
+		var v T
+		if json.Unmarshal(b, &v) != nil {
 			return nil, false
 		}
-		var out []string
-		if res != nil {
-			for _, e := range res.Environments {
-				out = append(out, e.GetName())
-			}
-		}
-		return out, true
-	}},
+		return read(v), true
+	}
 }
