@@ -36,7 +36,7 @@ type Flip struct {
 // Report is the outcome of a backtest.
 type Report struct {
 	Decided int    `json:"decided"`
-	Skipped int    `json:"skipped"` // records with no decision to compare (error outcomes)
+	Skipped int    `json:"skipped"` // records with no decision to compare (error outcomes, policies no longer in the set)
 	Flips   []Flip `json:"flips"`
 	// Summary counts flips by policy, then direction.
 	Summary map[string]map[string]int `json:"summary"`
@@ -108,10 +108,12 @@ func replay(ctx context.Context, e *workbench.Engine, j job) (Flip, bool, bool) 
 	if r.Decision != "allow" && r.Decision != "deny" {
 		return Flip{}, false, false
 	}
-	p, err := workbench.ParsePolicy(r.Policy)
+	spec, err := e.Policy(r.Policy)
 	if err != nil {
+		// The policy is gone from the set: nothing decides it again.
 		return Flip{}, false, false
 	}
+	p := spec.Name
 	in, err := workbench.ParseInput(r.Input)
 	if err != nil {
 		return Flip{}, false, false

@@ -22,12 +22,12 @@ import (
 func sources(tb testing.TB, deployYAML string) workbench.Sources {
 	tb.Helper()
 	src := workbench.Sources{
-		Policies: workbench.Dir{FS: os.DirFS("../policies"), Name: "policies"},
-		Config:   workbench.Dir{FS: os.DirFS("../.repol"), Name: ".repol"},
-		Schemas:  workbench.Dir{FS: os.DirFS("../schemas"), Name: "schemas"},
+		Policies: workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/policies"), Name: "policies"},
+		Config:   workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/.repol"), Name: ".repol"},
+		Schemas:  workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/schemas"), Name: "schemas"},
 	}
 	if deployYAML != "" {
-		pr, _ := os.ReadFile("../.repol/pullrequest.yaml")
+		pr, _ := os.ReadFile("../internal/testrepo/testdata/.repol/pullrequest.yaml")
 		src.Config = workbench.Dir{Name: ".repol", FS: fstest.MapFS{"deploy.yaml": {Data: []byte(deployYAML)}, "pullrequest.yaml": {Data: pr}}}
 	}
 	return src
@@ -67,7 +67,7 @@ func recordAt(tb testing.TB, path string, e *workbench.Engine, n int) string {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		d, _ := e.Decide(context.Background(), workbench.Deploy, in)
+		d, _ := e.Decide(context.Background(), workbench.Policy("deploy"), in)
 		violations, _ := json.Marshal(d.Violations)
 		input, _ := json.Marshal(in)
 		decision := "deny"
@@ -110,7 +110,7 @@ func TestBacktest(t *testing.T) {
 
 	// One approval for production instead of two: the single-approver
 	// deployments flip to allow.
-	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	cfg, _ := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	relaxed := engine(t, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
 	rep, err = Run(ctx, relaxed, store, Options{Workers: 2})
 	if err != nil {
@@ -150,7 +150,7 @@ func BenchmarkBacktest(b *testing.B) {
 		n = v
 	}
 	db := recordDB(b, current, n)
-	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	cfg, _ := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	relaxed := engine(b, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
 	store, err := audit.OpenReadOnly(context.Background(), db)
 	if err != nil {
@@ -179,7 +179,7 @@ func TestBacktestOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	cfg, _ := os.ReadFile("../.repol/deploy.yaml")
+	cfg, _ := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	relaxed := engine(t, strings.Replace(string(cfg), "approvals_required: 2", "approvals_required: 1", 1))
 	rep, err := Run(ctx, relaxed, store, Options{Workers: 2})
 	if err != nil || rep.Decided != 9 || len(rep.Flips) != 3 {

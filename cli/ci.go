@@ -72,7 +72,7 @@ GITHUB_TOKEN and GITHUB_API_URL. Exit 1 on a deny or a problem.`)
 
 	// 2. The event that started the workflow.
 	if e != nil {
-		d, ok := actionsDelivery(event, payload)
+		d, ok := workbench.ActionsDelivery(event, payload)
 		if !ok {
 			fmt.Fprintf(&summary, "The `%s` event decides nothing.\n\n", event)
 		} else {
@@ -138,33 +138,6 @@ func workflowError(file string, line, col int, msg string) string {
 	b.WriteString("::")
 	b.WriteString(esc.Replace(msg))
 	return b.String()
-}
-
-// actionsDelivery turns the workflow's event into the delivery gitpoli
-// decides: a pull request as it is; a deployment as the protection-rule
-// request it stands for.
-func actionsDelivery(event string, payload []byte) (workbench.Delivery, bool) {
-	switch event {
-	case "pull_request", "pull_request_target":
-		return workbench.Delivery{Event: "pull_request", ID: "actions", Payload: payload}, true
-	case "pull_request_review":
-		return workbench.Delivery{Event: event, ID: "actions", Payload: payload}, true
-	case "deployment":
-		var p map[string]any
-		if json.Unmarshal(payload, &p) != nil {
-			return workbench.Delivery{}, false
-		}
-		dep, _ := p["deployment"].(map[string]any)
-		body, _ := json.Marshal(map[string]any{
-			"action":        "requested",
-			"environment":   dep["environment"],
-			"deployment":    dep,
-			"repository":    p["repository"],
-			"pull_requests": []any{},
-		})
-		return workbench.Delivery{Event: "deployment_protection_rule", ID: "actions", Payload: body}, true
-	}
-	return workbench.Delivery{}, false
 }
 
 // ciFacts asks GitHub with the job's token, or answers nothing without one.

@@ -29,7 +29,7 @@ func runEnv(t *testing.T, dir, stdin string, vars map[string]string, args ...str
 		Stdin:    strings.NewReader(stdin),
 		Stdout:   &out,
 		Stderr:   &errOut,
-		Defaults: os.DirFS(".."),
+		Defaults: os.DirFS(testrepo.Root("..")),
 		Dir:      dir,
 	})
 	return out.String(), errOut.String(), code
@@ -122,7 +122,7 @@ func TestHelp(t *testing.T) {
 	// Without a terminal, a bare gitpoli runs everything once and prints
 	// a summary (here on the built-in policies and fixtures).
 	stdout, _, code = run(t, t.TempDir(), "")
-	if code != 0 || !strings.Contains(stdout, "tests 68/68, fixtures 51/51, 0 problems") {
+	if code != 0 || !strings.Contains(stdout, "tests 68/68, fixtures 53/53, 0 problems") {
 		t.Errorf("no command: exit %d, %q", code, stdout)
 	}
 }

@@ -13,7 +13,7 @@ import (
 type evalOptions struct {
 	sources *sourceFlags
 	format  *format
-	policy  workbench.Policy
+	policy  string
 	input   string
 	explain bool
 }
@@ -24,8 +24,8 @@ func runEvalCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.input, "input", "", "input document: a JSON file, or - for standard input (required)")
 	fs.BoolVar(&opts.explain, "explain", false, "also show which rules fired, where, and the input facts each read")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: gitpoli eval deploy|pullrequest --input FILE|- [--config DIR] [--explain] [--format text|json]")
-		fmt.Fprintln(fs.Output(), "\nDecides one input document. An input with repo_policy is judged with that\nconfig as is; otherwise the .repol config is added. Exit 0 allow, 1 deny.")
+		fmt.Fprintln(fs.Output(), "Usage: gitpoli eval POLICY --input FILE|- [--config DIR] [--explain] [--format text|json]")
+		fmt.Fprintln(fs.Output(), "\nDecides one input document with one policy (gitpoli policies lists them). An\ninput with repo_policy or config is judged with that config as is; otherwise\nthe policy's .repol config is added. Exit 0 allow, 1 deny.")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
@@ -34,14 +34,12 @@ func runEvalCmd(ctx context.Context, args []string, env Env) error {
 	}
 	switch len(rest) {
 	case 0:
-		return usagef("name a policy: gitpoli eval deploy|pullrequest --input FILE")
+		return usagef("name a policy: gitpoli eval POLICY --input FILE (gitpoli policies lists them)")
 	case 1:
 	default:
 		return usagef("unexpected argument %q", rest[1])
 	}
-	if opts.policy, err = workbench.ParsePolicy(rest[0]); err != nil {
-		return &usageError{err}
-	}
+	opts.policy = rest[0]
 	if opts.input == "" {
 		return usagef("--input is required (a JSON file, or - for standard input)")
 	}
@@ -57,17 +55,26 @@ func runEval(ctx context.Context, opts evalOptions, env Env) error {
 	if err != nil {
 		return usagef("%s: %v", inputName(opts.input), err)
 	}
+	if in.Has("payload") && in.Has("expect") {
+		// A fixture wrapper is no input document: deciding it would judge
+		// the wrapper and say nothing of the case.
+		return usagef("%s is a fixture, not an input document: replay it with gitpoli replay %s", inputName(opts.input), opts.input)
+	}
 	e, err := opts.sources.engine(ctx, env)
 	if err != nil {
 		return err
 	}
+	spec, err := e.Policy(opts.policy)
+	if err != nil {
+		return &usageError{err}
+	}
 	var d workbench.Decision
 	var x workbench.Explanation
 	if opts.explain {
-		x, err = e.Explain(ctx, opts.policy, in)
+		x, err = e.Explain(ctx, spec.Name, in)
 		d = x.Decision
 	} else {
-		d, err = e.Decide(ctx, opts.policy, in)
+		d, err = e.Decide(ctx, spec.Name, in)
 	}
 	if err != nil {
 		// The decision already denies with engine.error; say why on stderr too.

@@ -54,7 +54,7 @@ func testWorkbenchShadow(t *testing.T, dir, db, arg string) string {
 		done <- Run(context.Background(), []string{"workbench", "--db", arg}, Env{
 			Getenv: func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] },
 			Stdin:  in, Stdout: &out, Stderr: io.Discard, Dir: dir, Terminal: true,
-			Defaults: os.DirFS(".."),
+			Defaults: os.DirFS(testrepo.Root("..")),
 		})
 	}()
 	waitFor := func(what string) {

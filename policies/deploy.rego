@@ -14,6 +14,17 @@
 #
 # A violation is {"code", "msg"} plus, where a config value decided it,
 # "config": the path of that value in the .repol/deploy.yaml document.
+# METADATA
+# title: Deployment policy
+# description: >-
+#   May this deployment to input.environment go ahead? Rules per environment
+#   in .repol/deploy.yaml: approvals, allowed branches, tests, sign-off and a
+#   daily limit.
+# custom:
+#   gitpoli:
+#     on: [deployment_protection_rule]
+#     answer: deployment
+#     config: deploy
 package github.deploy
 
 import data.lib.helpers

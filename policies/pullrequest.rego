@@ -7,6 +7,17 @@
 #
 # A violation is {"code", "msg"} plus, where a config value decided it,
 # "config": the path of that value in the .repol/pullrequest.yaml document.
+# METADATA
+# title: PR Policy
+# description: >-
+#   May this pull request merge into its base branch? Branch naming, target
+#   branches, approvals and sign-off from .repol/pullrequest.yaml.
+# custom:
+#   gitpoli:
+#     on: [pull_request, pull_request_review]
+#     answer: check
+#     check_name: gitpoli / PR Policy
+#     config: pullrequest
 package github.pullrequest
 
 import data.lib.helpers

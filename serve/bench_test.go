@@ -52,7 +52,7 @@ func BenchmarkWebhookAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	body, err := os.ReadFile("../fixtures/pull_request.opened.octokit.json")
+	body, err := os.ReadFile("../internal/testrepo/testdata/fixtures/pull_request.opened.octokit.json")
 	if err != nil {
 		b.Fatal(err)
 	}

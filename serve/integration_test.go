@@ -53,7 +53,7 @@ type process struct {
 func startProcess(t *testing.T, bin, addr, db, apiURL string, extra ...string) *process {
 	t.Helper()
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)})
-	args := append([]string{"serve", "--addr", addr, "--db", db, "--policies", "../policies", "--config", "../.repol", "--schemas", "../schemas"}, extra...)
+	args := append([]string{"serve", "--addr", addr, "--db", db, "--policies", "../internal/testrepo/testdata/policies", "--config", "../internal/testrepo/testdata/.repol", "--schemas", "../internal/testrepo/testdata/schemas"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"GITPOLI_WEBHOOK_SECRET="+secret,

@@ -148,10 +148,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		body["policy_hash"] = e.Hash()
 		evaluators := map[string]string{}
-		for _, p := range workbench.Policies() {
-			evaluators[string(p)], _ = e.Evaluator(p)
+		policies := make([]map[string]any, 0, len(e.Policies()))
+		for _, spec := range e.Policies() {
+			evaluators[string(spec.Name)], _ = e.Evaluator(spec.Name)
+			policies = append(policies, map[string]any{"name": spec.Name, "on": spec.On, "answer": spec.Answer})
 		}
 		body["evaluators"] = evaluators
+		body["policies"] = policies
 	}
 	if dbErr != nil {
 		body["db_error"] = dbErr.Error()
@@ -231,11 +234,13 @@ func (s *Server) handleAuditGet(w http.ResponseWriter, r *http.Request) {
 // handleEvaluate decides an input document, as gitpoli eval does, and
 // audits it with source api.
 func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
-	p, err := workbench.ParsePolicy(r.PathValue("policy"))
+	e := s.engine.Load()
+	spec, err := e.Policy(r.PathValue("policy"))
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
+	p := spec.Name
 	arrived := s.store.Coming()
 	defer arrived()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -248,7 +253,6 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	e := s.engine.Load()
 	start := time.Now()
 	d, _ := e.Decide(r.Context(), p, in)
 	s.metrics.decisionSeconds.WithLabelValues(string(p)).Observe(time.Since(start).Seconds())
@@ -262,5 +266,5 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.decisions.WithLabelValues(string(p), rec.Decision, "api").Inc()
-	writeJSON(w, http.StatusOK, map[string]any{"allow": d.Allow, "violations": d.Violations, "audit_id": rec.ID})
+	writeJSON(w, http.StatusOK, map[string]any{"policy": d.Policy, "allow": d.Allow, "violations": d.Violations, "audit_id": rec.ID})
 }

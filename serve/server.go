@@ -190,7 +190,8 @@ func (s *Server) Reload(ctx context.Context) error {
 // logEvaluators says which policies OPA's topdown decides instead of the
 // planned evaluator, and why: the decisions are the same, only slower.
 func (s *Server) logEvaluators(e *workbench.Engine) {
-	for _, p := range workbench.Policies() {
+	for _, spec := range e.Policies() {
+		p := spec.Name
 		if ev, err := e.Evaluator(p); ev != "irvm" {
 			reason := "GITPOLI_EVALUATOR=topdown"
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,9 +171,9 @@ func (f *fakeGitHub) waitPost(t *testing.T) post {
 
 func repoSources() workbench.Sources {
 	return workbench.Sources{
-		Policies: workbench.Dir{FS: os.DirFS("../policies"), Name: "policies"},
-		Config:   workbench.Dir{FS: os.DirFS("../.repol"), Name: ".repol"},
-		Schemas:  workbench.Dir{FS: os.DirFS("../schemas"), Name: "schemas"},
+		Policies: workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/policies"), Name: "policies"},
+		Config:   workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/.repol"), Name: ".repol"},
+		Schemas:  workbench.Dir{FS: os.DirFS("../internal/testrepo/testdata/schemas"), Name: "schemas"},
 	}
 }
 
@@ -193,9 +194,9 @@ func start(t *testing.T, gh *fakeGitHub, db string) *harness { return startDB(t,
 func startShadow(t *testing.T, gh *fakeGitHub) *harness {
 	t.Helper()
 	h := startDB(t, gh, "")
-	pr, _ := os.ReadFile("../policies/pullrequest.rego")
-	dep, _ := os.ReadFile("../policies/deploy.rego")
-	helpers, _ := os.ReadFile("../policies/lib/helpers.rego")
+	pr, _ := os.ReadFile("../internal/testrepo/testdata/policies/pullrequest.rego")
+	dep, _ := os.ReadFile("../internal/testrepo/testdata/policies/deploy.rego")
+	helpers, _ := os.ReadFile("../internal/testrepo/testdata/policies/lib/helpers.rego")
 	strict := strings.Replace(string(dep), "count(approvers) < required", "count(approvers) < required + 1", 1)
 	sh := repoSources()
 	sh.Policies = workbench.Dir{Name: "candidate", FS: fstest.MapFS{
@@ -346,7 +347,7 @@ func fakeGitHubFor(t *testing.T, name string) (*fakeGitHub, *fixture.Fixture) {
 
 func loadFixture(t *testing.T, name string) *fixture.Fixture {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("../fixtures", name))
+	data, err := os.ReadFile(filepath.Join("../internal/testrepo/testdata/fixtures", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func TestDeploymentApprovedThenRedeliveryIgnored(t *testing.T) {
 		t.Fatalf("audit: %+v %v", page, err)
 	}
 	r := page.Records[0]
-	if r.Decision != "allow" || r.Environment != "staging" || r.Repo != "product-os/deploynaut" || r.DeliveryID != "d-1" || !strings.Contains(string(r.Detail), "server default") {
+	if r.Decision != "allow" || r.Environment != "staging" || r.Repo != "product-os/deploynaut" || r.DeliveryID != "d-1" || !strings.Contains(string(r.Detail), `"default .repol/deploy.yaml"`) {
 		t.Errorf("record %+v detail %s", r, r.Detail)
 	}
 }
@@ -498,14 +499,109 @@ func TestCheckRunUpdated(t *testing.T) {
 	}
 }
 
-func TestPullRequestWithoutRepoConfigGetsNoCheck(t *testing.T) {
+// TestPullRequestWithoutRepoConfigDecidedByDefault: a repository without
+// its own .repol/pullrequest.yaml is decided with the server's, as replay
+// decides it, and gets its check run.
+func TestPullRequestWithoutRepoConfigDecidedByDefault(t *testing.T) {
 	gh, f := fakeGitHubFor(t, "pull_request.opened.feature-approved.json")
 	h := start(t, gh, "")
 	h.deliver("pull_request", "pr-2", withInstallation(t, f.Payload), "")
-	h.waitState("pr-2", "done")
-	if len(gh.posts) != 0 {
-		t.Errorf("posted %+v for a repository without a pull-request policy", gh.posts)
+	p := gh.waitPost(t)
+	if p.path != "/repos/Codertocat/Hello-World/check-runs" || p.body["name"] != "gitpoli / PR Policy" || p.body["conclusion"] != "success" {
+		t.Errorf("check run: %s %s %v", p.method, p.path, p.body)
 	}
+	summary, _ := p.body["output"].(map[string]any)["summary"].(string)
+	if strings.Contains(summary, "audit_id: ``") {
+		t.Errorf("summary names no audit id: %q", summary)
+	}
+	h.waitState("pr-2", "done")
+	page, _ := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10})
+	if len(page.Records) != 1 || !strings.Contains(string(page.Records[0].Detail), `"default .repol/pullrequest.yaml"`) ||
+		!strings.Contains(summary, page.Records[0].ID) {
+		t.Errorf("records %+v, summary %q", page.Records, summary)
+	}
+}
+
+// TestServeDecidesAsReplay holds serve to replay: every delivery fixture
+// of the test repository, delivered signed to a server whose fake GitHub
+// answers the fixture's recorded requests (and 404 to the rest: a
+// repository without its own config, as the fixtures that decide with
+// the local one mean), is decided as replaying the fixture decides it.
+func TestServeDecidesAsReplay(t *testing.T) {
+	e, err := workbench.New(context.Background(), repoSources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixtures, err := fixture.Load(os.DirFS("../internal/testrepo/testdata/fixtures"), "fixtures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, f := range fixtures {
+		// Input documents are no deliveries; serve counts a day's
+		// deployments in its own audit log, which starts empty here.
+		if f.Policy != "" || (f.Event == "deployment_protection_rule" && (f.DeploymentsToday == nil || *f.DeploymentsToday != 0)) {
+			continue
+		}
+		compared++
+		t.Run(strings.TrimPrefix(f.Name, "fixtures/"), func(t *testing.T) {
+			want := fixture.Run(context.Background(), e, f)
+			if want.Error != "" {
+				t.Skip("replay cannot decide it either:", want.Error)
+			}
+			gh := newFakeGitHub(t)
+			gh.add(f.Responses)
+			h := start(t, gh, "")
+			id := "agree-" + f.DeliveryID
+			code, _ := h.deliver(f.Event, id, withInstallation(t, f.Payload), "")
+			if code == http.StatusOK {
+				if want.Ignored == "" {
+					t.Fatalf("serve ignored it; replay decides %+v", want.Outcomes)
+				}
+				return
+			}
+			h.waitState(id, "done")
+			recs, err := h.srv.Store().ForDelivery(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range recs {
+				got[r.Policy] = recordedVerdict(r)
+			}
+			wantVerdicts := map[string]string{}
+			for _, o := range want.Outcomes {
+				wantVerdicts[string(o.Decision.Policy)] = verdict(o.Decision.Allow, o.Decision.Codes())
+			}
+			if !maps.Equal(got, wantVerdicts) {
+				t.Errorf("serve decided %v, replay %v", got, wantVerdicts)
+			}
+		})
+	}
+	if compared < 30 {
+		t.Errorf("compared %d fixtures, want at least 30", compared)
+	}
+}
+
+func verdict(allow bool, codes []string) string {
+	codes = slices.Compact(slices.Sorted(slices.Values(codes)))
+	v := "deny"
+	if allow {
+		v = "allow"
+	}
+	return v + " " + strings.Join(codes, " ")
+}
+
+// recordedVerdict reads a record as a verdict; an answer GitHub did not
+// take (an error outcome) still denied.
+func recordedVerdict(r audit.Record) string {
+	var vs []workbench.Violation
+	_ = json.Unmarshal(r.Violations, &vs)
+	codes := make([]string, len(vs))
+	for i, v := range vs {
+		codes[i] = v.Code
+	}
+	return verdict(r.Decision == "allow", codes)
 }
 
 // TestCrashRecovery: a delivery acknowledged (stored) by a server that
@@ -1059,7 +1155,7 @@ func TestOnPostgres(t *testing.T) {
 		{"DailyLimitAtItsBoundary", TestDailyLimitAtItsBoundary},
 		{"PullRequestCheckRun", TestPullRequestCheckRun},
 		{"CheckRunUpdated", TestCheckRunUpdated},
-		{"PullRequestWithoutRepoConfigGetsNoCheck", TestPullRequestWithoutRepoConfigGetsNoCheck},
+		{"PullRequestWithoutRepoConfigDecidedByDefault", TestPullRequestWithoutRepoConfigDecidedByDefault},
 		{"CrashRecovery", TestCrashRecovery},
 		{"ReclaimedDeliveryIsNotDecidedTwice", TestReclaimedDeliveryIsNotDecidedTwice},
 		{"ReanswerRefusedKeepsDecision", TestReanswerRefusedKeepsDecision},

@@ -1,12 +1,10 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -128,11 +126,12 @@ func (s *Server) keepLease(ctx context.Context, d *audit.Delivery, log logger) (
 }
 
 // earlier returns the decision an earlier claim of d already recorded for
-// this subject, if any. A delivery is claimed again only when its worker
-// died mid-way; it is then answered with the decision made, never decided
-// a second time (a second approval would count twice against a daily
-// limit), and not answered again when the answer was recorded.
-func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.Subject) (*audit.Record, error) {
+// this subject and policy, if any. A delivery is claimed again only when
+// its worker died mid-way; it is then answered with the decision made,
+// never decided a second time (a second approval would count twice
+// against a daily limit), and not answered again when the answer was
+// recorded.
+func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.Subject, policy workbench.Policy) (*audit.Record, error) {
 	if d.Attempts <= 1 {
 		return nil, nil
 	}
@@ -146,7 +145,7 @@ func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.
 	}
 	for i := range recs {
 		r := &recs[i]
-		if r.Policy == string(subj.Policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA {
+		if r.Policy == string(policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA {
 			return r, nil
 		}
 	}
@@ -190,18 +189,40 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 	if err != nil {
 		return err
 	}
+	// One engine for the whole delivery: the policies that decide it are
+	// the policies that answer it, though a reload lands meanwhile.
+	e := s.engine.Load()
 	delivery := workbench.Delivery{Event: d.Event, ID: d.ID, Payload: d.Payload}
 	g, err := workbench.Gather(ctx, delivery, facts, workbench.GatherOptions{CountLater: true})
 	if err != nil {
 		return err
 	}
-	if g.Ignored != "" {
+	if reason := e.Undecided(g); reason != "" {
+		log.Info("decides nothing", "reason", reason)
 		return nil
 	}
+	g.ReadConfigs(ctx, e)
 	var errs []error
 	for _, gs := range g.Subjects {
-		if err := s.decideSubject(ctx, d, gs, client, log); err != nil {
-			errs = append(errs, err)
+		var deployment []*workbench.PolicySpec
+		for _, spec := range e.PoliciesFor(gs.Subject) {
+			var err error
+			switch spec.Answer {
+			case workbench.AnswerDeployment:
+				deployment = append(deployment, spec)
+			case workbench.AnswerCheck:
+				err = s.decideCheck(ctx, d, e, gs, spec, client, log)
+			default:
+				err = s.decideRecord(ctx, d, e, gs, spec, log)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(deployment) > 0 {
+			if err := s.decideDeployment(ctx, d, e, gs, deployment, client, log); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -213,52 +234,39 @@ type logger interface {
 	Error(msg string, args ...any)
 }
 
-func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbench.GatheredSubject, client *http.Client, log logger) error {
-	e := s.engine.Load()
-	subj := gs.Subject
-	configSource := "repository " + gs.RepoConfigFile()
-	switch {
-	case gs.RepoConfigFound():
-	case !gs.RepoConfigMissing():
-		configSource = "unavailable: the repository's config could not be read"
-	default:
-		if subj.Policy == workbench.PullRequest {
-			// No pull-request policy in the repository: no check to fail.
-			log.Info("no .repol/pullrequest.yaml in the repository: no check run", keyRepo, subj.Repo.String())
-			return nil
-		}
-		configSource = "server default " + s.cfg.Sources.Config.Name
-		log.Info("no .repol/deploy.yaml in the repository: deciding with the server's default config", keyRepo, subj.Repo.String())
+// alreadyDecided reports whether an earlier claim of d recorded the
+// policy's decision on the subject, and logs how that ended.
+func (s *Server) alreadyDecided(ctx context.Context, d *audit.Delivery, subj workbench.Subject, policy workbench.Policy, log logger) (bool, error) {
+	prior, err := s.earlier(ctx, d, subj, policy)
+	if prior == nil || err != nil {
+		return false, err
 	}
-	prior, err := s.earlier(ctx, d, subj)
-	if err != nil {
+	// A check's or a record's decision is written once its answer was
+	// posted or could not be: either way that was its answer.
+	if sent, failed := answered(prior); failed {
+		log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
+	} else if sent {
+		log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
+	} else {
+		log.Info("already decided before a restart", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
+	}
+	return true, nil
+}
+
+// decideCheck decides the subject with a check policy and posts its check
+// run on the head.
+func (s *Server) decideCheck(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, client *http.Client, log logger) error {
+	if done, err := s.alreadyDecided(ctx, d, gs.Subject, spec.Name, log); done || err != nil {
 		return err
 	}
-	if prior != nil {
-		// A pull request's record is written once its check run was
-		// posted or could not be: either way that was its answer.
-		if sent, failed := answered(prior); sent || subj.Policy == workbench.PullRequest {
-			if failed || !sent {
-				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "audit_id", prior.ID)
-			} else {
-				log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
-			}
-			return nil
-		}
-	}
-	if subj.Policy == workbench.Deploy {
-		if prior != nil {
-			return s.answerAgain(ctx, prior, subj, configSource, client, log)
-		}
-		return s.decideDeployment(ctx, d, e, gs, configSource, client, log)
-	}
 	start := time.Now()
-	o := e.DecideSubject(ctx, gs, e.Config())
-	s.metrics.decisionSeconds.WithLabelValues(string(o.Decision.Policy)).Observe(time.Since(start).Seconds())
-	rec := s.subjectRecord(e, d, o, configSource)
+	o := e.DecideSubject(ctx, gs, spec, nil)
+	s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
+	rec := s.subjectRecord(e, d, o)
+	rec.ID = audit.NewID() // the check run's summary names it
 	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
 	answer, answerErr := s.postCheckRun(ctx, client, o, rec.ID)
-	rec.Detail = detail(configSource, answer, answerErr)
+	rec.Detail = detail(o.Config, answer, answerErr)
 	if answerErr != nil {
 		rec.Decision = "error"
 	}
@@ -269,16 +277,63 @@ func (s *Server) decideSubject(ctx context.Context, d *audit.Delivery, gs workbe
 	return answerErr
 }
 
-// decideDeployment decides a deployment under the daily-count gate, then
-// answers the protection rule.
-func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, configSource string, client *http.Client, log logger) error {
+// decideRecord decides the subject with a record policy: the audit log
+// holds the decision, and GitHub is told nothing.
+func (s *Server) decideRecord(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, log logger) error {
+	if done, err := s.alreadyDecided(ctx, d, gs.Subject, spec.Name, log); done || err != nil {
+		return err
+	}
+	start := time.Now()
+	o := e.DecideSubject(ctx, gs, spec, nil)
+	s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
+	rec := s.subjectRecord(e, d, o)
+	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
+	rec.Detail = detail(o.Config, nil, nil)
+	if err := s.store.Insert(ctx, &rec); err != nil {
+		return err
+	}
+	s.logDecision(log, rec)
+	return nil
+}
+
+// decideDeployment decides a deployment with every deployment policy that
+// decides it, under the daily-count gate, then gives GitHub one answer:
+// approved when every one of them allows.
+func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, specs []*workbench.PolicySpec, client *http.Client, log logger) error {
 	subj := gs.Subject
+	var priors []audit.Record
+	for _, spec := range specs {
+		prior, err := s.earlier(ctx, d, subj, spec.Name)
+		if err != nil {
+			return err
+		}
+		if prior != nil {
+			priors = append(priors, *prior)
+		}
+	}
+	if len(priors) > 0 {
+		// The gate records every policy's decision at once: a restart
+		// finds all of them or none.
+		if sent, failed := answered(&priors[0]); sent {
+			if failed {
+				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, priors[0].Repo, "audit_id", priors[0].ID)
+			} else {
+				log.Info("already decided and answered before a restart", keyRepo, priors[0].Repo, "audit_id", priors[0].ID)
+			}
+			return nil
+		}
+		return s.answerAgain(ctx, priors, subj, client, log)
+	}
 	env := ""
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	var o workbench.Outcome
-	var rec audit.Record
+	names := make([]string, len(specs))
+	for i, spec := range specs {
+		names[i] = string(spec.Name)
+	}
+	var outcomes []workbench.Outcome
+	var recs []audit.Record
 	err := func() error {
 		s.deployMu.Lock()
 		defer s.deployMu.Unlock()
@@ -290,65 +345,81 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		// safeDecide recovers, it ends the gate and gives back the
 		// store's turn to write, which every other write waits for.
 		defer gate.Rollback()
-		n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env)
+		n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env, names)
 		if err == nil {
 			gs, err = gs.WithDeploymentsToday(n)
 		}
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		o = e.DecideSubject(ctx, gs, e.Config())
-		s.metrics.decisionSeconds.WithLabelValues("deploy").Observe(time.Since(start).Seconds())
-		rec = s.subjectRecord(e, d, o, configSource)
-		rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
-		rec.Detail = detail(configSource, nil, nil)
-		if err := gate.Insert(ctx, &rec); err != nil {
-			return err
+		for _, spec := range specs {
+			start := time.Now()
+			o := e.DecideSubject(ctx, gs, spec, nil)
+			s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
+			rec := s.subjectRecord(e, d, o)
+			rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
+			rec.Detail = detail(o.Config, nil, nil)
+			if err := gate.Insert(ctx, &rec); err != nil {
+				return err
+			}
+			outcomes, recs = append(outcomes, o), append(recs, rec)
 		}
 		return gate.Commit()
 	}()
 	if err != nil {
 		return err
 	}
-	s.logDecision(log, rec)
-	answer, answerErr := s.answerDeployment(ctx, client, subj, o, rec.ID)
+	for _, rec := range recs {
+		s.logDecision(log, rec)
+	}
+	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, recs)
 	if answerErr != nil {
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}
-	s.recordAnswer(ctx, rec, configSource, answer, answerErr)
+	s.recordAnswer(ctx, recs, answer, answerErr)
 	return answerErr
 }
 
-// answerAgain answers a deployment with the decision recorded before a
+// answerAgain answers a deployment with the decisions recorded before a
 // restart cut its answer off.
-func (s *Server) answerAgain(ctx context.Context, prior *audit.Record, subj workbench.Subject, configSource string, client *http.Client, log logger) error {
-	o := workbench.Outcome{Subject: subj, Decision: workbench.Decision{Policy: workbench.Deploy, Allow: prior.Decision == "allow"}}
-	if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
-		return fmt.Errorf("recorded decision %s: %w", prior.ID, err)
+func (s *Server) answerAgain(ctx context.Context, priors []audit.Record, subj workbench.Subject, client *http.Client, log logger) error {
+	outcomes := make([]workbench.Outcome, len(priors))
+	for i, prior := range priors {
+		o := workbench.Outcome{Subject: subj, Decision: workbench.Decision{Policy: workbench.Policy(prior.Policy), Allow: prior.Decision == "allow"}}
+		if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
+			return fmt.Errorf("recorded decision %s: %w", prior.ID, err)
+		}
+		var dt struct {
+			Config string `json:"config"`
+		}
+		_ = json.Unmarshal(prior.Detail, &dt)
+		o.Config = dt.Config
+		outcomes[i] = o
 	}
-	log.Info("answering with the decision recorded before a restart", keyRepo, prior.Repo, keyDecision, prior.Decision, "audit_id", prior.ID)
-	answer, answerErr := s.answerDeployment(ctx, client, subj, o, prior.ID)
+	log.Info("answering with the decision recorded before a restart", keyRepo, priors[0].Repo, keyDecision, deploymentState(outcomes), "audit_id", priors[0].ID)
+	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, priors)
 	if status, _ := answer["status"].(int); answerErr != nil && status >= 400 && status < 500 {
 		// GitHub refuses the answer: the first one reached it before the
 		// restart. The recorded decision stands as it was told.
-		log.Info("GitHub already has the answer given before the restart", keyRepo, prior.Repo, "status", status)
-		if err := s.store.Annotate(ctx, prior.ID, "", detail(configSource, answer, nil)); err != nil {
-			log.Error("record answer failed", "error", err.Error())
+		log.Info("GitHub already has the answer given before the restart", keyRepo, priors[0].Repo, "status", status)
+		for i, prior := range priors {
+			if err := s.store.Annotate(ctx, prior.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
+				log.Error("record answer failed", "error", err.Error())
+			}
 		}
 		return nil
 	}
 	if answerErr != nil {
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}
-	s.recordAnswer(ctx, *prior, configSource, answer, answerErr)
+	s.recordAnswer(ctx, priors, answer, answerErr)
 	return answerErr
 }
 
-// recordAnswer keeps what GitHub was told beside the decision; a failed
-// answer makes the record an error outcome (the deployment is not
+// recordAnswer keeps what GitHub was told beside each decision; a failed
+// answer makes the records error outcomes (the deployment is not
 // approved, so it does not count against the daily limit either).
-func (s *Server) recordAnswer(ctx context.Context, rec audit.Record, configSource string, answer map[string]any, answerErr error) {
+func (s *Server) recordAnswer(ctx context.Context, recs []audit.Record, answer map[string]any, answerErr error) {
 	decision := ""
 	if answerErr != nil {
 		decision = "error"
@@ -357,8 +428,14 @@ func (s *Server) recordAnswer(ctx context.Context, rec audit.Record, configSourc
 	// never got must not count against the daily limit.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.store.Annotate(ctx, rec.ID, decision, detail(configSource, answer, answerErr)); err != nil {
-		s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
+	for _, rec := range recs {
+		var dt struct {
+			Config string `json:"config"`
+		}
+		_ = json.Unmarshal(rec.Detail, &dt)
+		if err := s.store.Annotate(ctx, rec.ID, decision, detail(dt.Config, answer, answerErr)); err != nil {
+			s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
+		}
 	}
 }
 
@@ -369,7 +446,12 @@ func (s *Server) shadowDecision(ctx context.Context, gs workbench.GatheredSubjec
 	if sh == nil {
 		return nil
 	}
-	o := sh.DecideSubject(ctx, gs, sh.Config())
+	spec, err := sh.Policy(string(live.Policy))
+	if err != nil {
+		// The candidate set has no such policy: nothing to compare.
+		return nil
+	}
+	o := sh.DecideSubject(ctx, gs, spec, nil)
 	violations, _ := json.Marshal(o.Decision.Violations)
 	decision := "deny"
 	if o.Decision.Allow {
@@ -387,7 +469,7 @@ func (s *Server) logDecision(log logger, rec audit.Record) {
 	s.metrics.decisions.WithLabelValues(rec.Policy, rec.Decision, rec.Source).Inc()
 }
 
-func (s *Server) subjectRecord(e *workbench.Engine, d *audit.Delivery, o workbench.Outcome, configSource string) audit.Record {
+func (s *Server) subjectRecord(e *workbench.Engine, d *audit.Delivery, o workbench.Outcome) audit.Record {
 	rec := decisionRecord(e, o.Decision, o.Input)
 	rec.DeliveryID, rec.Event, rec.Source = d.ID, d.Event, "webhook"
 	rec.Repo, rec.SHA = o.Subject.Repo.String(), o.Subject.SHA
@@ -425,9 +507,50 @@ func detail(configSource string, answer map[string]any, err error) json.RawMessa
 	return data
 }
 
-// answerDeployment approves or rejects the deployment. The URL is built
-// from the API root and ids from the payload, never taken from it.
-func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj workbench.Subject, o workbench.Outcome, auditID string) (map[string]any, error) {
+// deploymentState is the answer to a deployment: approved when every
+// deployment policy allows.
+func deploymentState(outcomes []workbench.Outcome) string {
+	for _, o := range outcomes {
+		if !o.Decision.Allow {
+			return "rejected"
+		}
+	}
+	return "approved"
+}
+
+// deploymentComment is the comment of the one answer to a deployment:
+// the decision, its audit ids, and each denying policy's violations.
+func deploymentComment(outcomes []workbench.Outcome, recs []audit.Record) string {
+	state := deploymentState(outcomes)
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = "`" + r.ID + "`"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Policy decision: **%s** (audit_id: %s).", state, strings.Join(ids, ", "))
+	for _, o := range outcomes {
+		codes := codeList(o.Decision)
+		if codes == "" {
+			continue
+		}
+		if len(outcomes) > 1 {
+			fmt.Fprintf(&b, "\n\n**%s** denies.", o.Decision.Policy)
+		}
+		b.WriteString(" Violations: " + codes + "\n")
+		for _, v := range o.Decision.Violations {
+			fmt.Fprintf(&b, "\n- `%s`: %s", v.Code, v.Msg)
+			if v.Config != nil {
+				fmt.Fprintf(&b, " (`%s`)", v.Config)
+			}
+		}
+	}
+	return b.String()
+}
+
+// answerDeployment approves or rejects the deployment, with go-github. The
+// URL is built from the API root and ids from the payload, never taken
+// from it.
+func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj workbench.Subject, outcomes []workbench.Outcome, recs []audit.Record) (map[string]any, error) {
 	if subj.RunID == 0 {
 		return nil, errors.New("the delivery names no workflow run of this repository to answer")
 	}
@@ -435,28 +558,28 @@ func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	state := "rejected"
-	if o.Decision.Allow {
-		state = "approved"
+	gh, err := s.gitHub(client)
+	if err != nil {
+		return nil, err
 	}
-	comment := fmt.Sprintf("Policy decision: **%s** (audit_id: `%s`).", state, auditID)
-	if codes := codeList(o.Decision); codes != "" {
-		comment += " Violations: " + codes + "\n"
-		for _, v := range o.Decision.Violations {
-			comment += fmt.Sprintf("\n- `%s`: %s", v.Code, v.Msg)
-			if v.Config != nil {
-				comment += fmt.Sprintf(" (`%s`)", v.Config)
-			}
+	state := deploymentState(outcomes)
+	resp, err := gh.Actions.ReviewCustomDeploymentProtectionRule(ctx, subj.Repo.Owner, subj.Repo.Name, subj.RunID,
+		&github.ReviewCustomDeploymentProtectionRuleRequest{EnvironmentName: env, State: state, Comment: deploymentComment(outcomes, recs)})
+	answer := map[string]any{"url": fmt.Sprintf("%srepos/%s/%s/actions/runs/%d/deployment_protection_rule", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name, subj.RunID), "state": state}
+	if resp != nil {
+		answer["status"] = resp.StatusCode
+	}
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
 		}
+		if status != 0 {
+			return answer, fmt.Errorf("GitHub answered %d to the deployment protection review", status)
+		}
+		return answer, err
 	}
-	body := map[string]any{"environment_name": env, "state": state, "comment": comment}
-	url := fmt.Sprintf("%srepos/%s/%s/actions/runs/%d/deployment_protection_rule", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name, subj.RunID)
-	status, err := postJSON(ctx, client, url, body)
-	answer := map[string]any{"url": url, "state": state, "status": status}
-	if err == nil && status != http.StatusNoContent && status != http.StatusOK {
-		err = fmt.Errorf("GitHub answered %d to the deployment protection review", status)
-	}
-	return answer, err
+	return answer, nil
 }
 
 func codeList(d workbench.Decision) string {
@@ -469,9 +592,20 @@ func codeList(d workbench.Decision) string {
 	return strings.Join(codes, ", ")
 }
 
-// postCheckRun creates the gitpoli / PR Policy check run on the head
-// commit, or updates the one gitpoli already posted there (a re-run, a new
-// review), so a pull request shows one gitpoli check.
+// gitHub is a go-github client on the API root, over client.
+func (s *Server) gitHub(client *http.Client) (*github.Client, error) {
+	gh := github.NewClient(client)
+	base, err := url.Parse(s.cfg.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	gh.BaseURL = base
+	return gh, nil
+}
+
+// postCheckRun creates the policy's check run on the head commit, or
+// updates the one gitpoli already posted there under that name (a re-run,
+// a new review), so a pull request shows one check per policy.
 func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbench.Outcome, auditID string) (map[string]any, error) {
 	subj := o.Subject
 	if subj.SHA == "" {
@@ -482,22 +616,20 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 		conclusion, title = "success", "Policy passed"
 	}
 	output := &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(o.Decision, auditID))}
-	gh := github.NewClient(client)
-	base, err := url.Parse(s.cfg.APIURL)
+	gh, err := s.gitHub(client)
 	if err != nil {
 		return nil, err
 	}
-	gh.BaseURL = base
 	owner, repo := subj.Repo.Owner, subj.Repo.Name
-	answer := map[string]any{"conclusion": conclusion}
+	answer := map[string]any{"conclusion": conclusion, "name": o.CheckName}
 	existing, _, err := gh.Checks.ListCheckRunsForRef(ctx, owner, repo, subj.SHA, &github.ListCheckRunsOptions{
-		CheckName: github.String(workbench.CheckRunName),
+		CheckName: github.String(o.CheckName),
 		Filter:    github.String("latest"),
 	})
 	if err == nil && existing != nil && len(existing.CheckRuns) > 0 {
 		id := existing.CheckRuns[0].GetID()
 		_, resp, err := gh.Checks.UpdateCheckRun(ctx, owner, repo, id, github.UpdateCheckRunOptions{
-			Name:       workbench.CheckRunName,
+			Name:       o.CheckName,
 			Status:     github.String("completed"),
 			Conclusion: github.String(conclusion),
 			Output:     output,
@@ -509,7 +641,7 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 		return answer, err
 	}
 	run, resp, err := gh.Checks.CreateCheckRun(ctx, owner, repo, github.CreateCheckRunOptions{
-		Name:       workbench.CheckRunName,
+		Name:       o.CheckName,
 		HeadSHA:    subj.SHA,
 		Status:     github.String("completed"),
 		Conclusion: github.String(conclusion),
@@ -545,24 +677,4 @@ func checkSummary(d workbench.Decision, auditID string) string {
 	}
 	fmt.Fprintf(&b, "\n*audit_id: `%s`*", auditID)
 	return b.String()
-}
-
-func postJSON(ctx context.Context, client *http.Client, url string, body any) (int, error) {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/vnd.github+json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, nil
 }

@@ -11,9 +11,9 @@ import (
 // repoSources reads the repository's own policies, config and schemas.
 func repoSources() Sources {
 	return Sources{
-		Policies: Dir{FS: os.DirFS("../policies"), Name: "policies"},
-		Config:   Dir{FS: os.DirFS("../.repol"), Name: ".repol"},
-		Schemas:  Dir{FS: os.DirFS("../schemas"), Name: "schemas"},
+		Policies: Dir{FS: os.DirFS("../internal/testrepo/testdata/policies"), Name: "policies"},
+		Config:   Dir{FS: os.DirFS("../internal/testrepo/testdata/.repol"), Name: ".repol"},
+		Schemas:  Dir{FS: os.DirFS("../internal/testrepo/testdata/schemas"), Name: "schemas"},
 	}
 }
 
@@ -77,7 +77,7 @@ func BenchmarkOPAPreparedPullRequest(b *testing.B) {
 func benchOPA(b *testing.B, p Policy, file string) {
 	e := mustEngine(b, repoSources())
 	in := mustInput(b, file)
-	doc := in.with("repo_policy", e.config.Files[p].value)
+	doc := in.with(e.config.Files[string(p)].value, "repo_policy", "config")
 	ctx := context.Background()
 	pq, err := rego.New(
 		rego.Compiler(e.compiler),

@@ -38,6 +38,10 @@ func Check(ctx context.Context, src Sources) (*Engine, Problems, error) {
 	case err != nil:
 		return nil, nil, err
 	default:
+		if len(e.Policies()) == 0 {
+			problems = append(problems, Problem{Pos: Pos{File: src.Policies.Name}, Code: "policy",
+				Msg: "no policy: no package under github. has a METADATA annotation with custom.gitpoli (see README, Writing a policy)"})
+		}
 		problems = append(problems, e.Config().Problems()...)
 		// Test files are compiled only for tests; compile them here too, so
 		// that check catches what opa check would.
@@ -49,6 +53,17 @@ func Check(ctx context.Context, src Sources) (*Engine, Problems, error) {
 	}
 	problems.Sort()
 	return e, slices.Clip(problems), nil
+}
+
+// parsedPolicies discovers the policies of files that parse, whether or
+// not they compile; false when some file does not parse.
+func parsedPolicies(dir Dir) ([]*PolicySpec, bool) {
+	modules, _, problems, err := parseModules(dir, isPolicyFile)
+	if err != nil || len(problems) > 0 {
+		return nil, false
+	}
+	specs, _ := discoverPolicies(modules)
+	return specs, true
 }
 
 // compileWithTests compiles the policies with their tests in strict mode
@@ -108,7 +123,7 @@ func FormatProblem(name string, src []byte) (Problem, bool) {
 	return Problem{
 		Pos:  Pos{File: name, Line: firstDifference(src, formatted)},
 		Code: "fmt",
-		Msg:  "not formatted as opa fmt would format it (run: opa fmt -w " + name + ")",
+		Msg:  "not formatted as opa fmt would format it (run: gitpoli fmt -w " + name + ")",
 	}, true
 }
 

@@ -23,14 +23,14 @@ func TestCheckRepository(t *testing.T) {
 // TestCheckReportsEverything breaks a policy's formatting, a policy's
 // compile, and a config value at once: every problem is reported.
 func TestCheckReportsEverything(t *testing.T) {
-	deployYAML, err := os.ReadFile("../.repol/deploy.yaml")
+	deployYAML, err := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := repoSources()
 	src.Policies = Dir{Name: "policies", FS: fstest.MapFS{
-		"deploy.rego":      {Data: []byte("package github.deploy\n\nallow   := true\n\nviolations := set()\n")},
-		"pullrequest.rego": {Data: []byte("package github.pullrequest\n\nallow if {\n\tx := input.y\n\ttrue\n}\n\nviolations := set()\n")},
+		"deploy.rego":      {Data: []byte(deployHeader + "package github.deploy\n\nallow   := true\n\nviolations := set()\n")},
+		"pullrequest.rego": {Data: []byte(pullRequestHeader + "package github.pullrequest\n\nallow if {\n\tx := input.y\n\ttrue\n}\n\nviolations := set()\n")},
 	}}
 	src.Config = Dir{Name: ".repol", FS: fstest.MapFS{
 		"deploy.yaml": {Data: []byte(strings.Replace(string(deployYAML), "tests_passed: true", "tests_passed: 1", 1))},

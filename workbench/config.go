@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -245,18 +246,29 @@ func (c *ConfigFile) scalar(n *yaml.Node, field string) (any, bool) {
 	}
 }
 
-// Config holds the parsed .repol files, one per policy; a nil entry means
-// the file does not exist.
+// Config holds the parsed .repol files, by config name (the file's name
+// without .yaml); a nil entry means the file does not exist.
 type Config struct {
 	Dir   Dir
-	Files map[Policy]*ConfigFile
+	Files map[string]*ConfigFile
+	// problems are what is wrong with the directory as a whole: a file no
+	// policy claims, a config a policy names that does not exist.
+	problems Problems
 }
 
-// Problems lists the problems of every config file.
+// For returns the config file that policy reads, or nil.
+func (c *Config) For(spec *PolicySpec) *ConfigFile {
+	if c == nil || spec == nil || spec.Config == "" {
+		return nil
+	}
+	return c.Files[spec.Config]
+}
+
+// Problems lists the problems of every config file and of the directory.
 func (c *Config) Problems() Problems {
-	var ps Problems
-	for _, p := range Policies() {
-		if f := c.Files[p]; f != nil {
+	ps := slices.Clone(c.problems)
+	for _, name := range sortedKeys(c.Files) {
+		if f := c.Files[name]; f != nil {
 			ps = append(ps, f.Problems...)
 		}
 	}
@@ -264,21 +276,61 @@ func (c *Config) Problems() Problems {
 	return ps
 }
 
-// LoadConfig reads and validates every policy's config file in src.Config
-// against its schema in src.Schemas. Invalid files are returned with their
-// problems; only I/O failures are errors.
+// LoadConfig reads and validates the config file of every policy in
+// src.Policies that parses (whether or not it compiles) in src.Config
+// against its schema in src.Schemas: what is worth saying of the config
+// while the policies do not compile. When a policy file does not parse,
+// which config the policies read is unknown, and the Config is empty.
+// Invalid files are returned with their problems; only I/O failures are
+// errors.
 func LoadConfig(src Sources) (*Config, error) {
-	return loadConfig(src, newSchemaSet(src.Schemas))
+	specs, ok := parsedPolicies(src.Policies)
+	if !ok {
+		return &Config{Dir: src.Config, Files: map[string]*ConfigFile{}}, nil
+	}
+	return loadConfig(src, newSchemaSet(src.Schemas, specs), specs)
 }
 
-func loadConfig(src Sources, schemas *schemaSet) (*Config, error) {
-	cfg := &Config{Dir: src.Config, Files: map[Policy]*ConfigFile{}}
-	for _, p := range Policies() {
-		f, err := loadConfigFile(src.Config, p.ConfigFile(), schemas.byPolicy[p], schemas.problems[p])
+func loadConfig(src Sources, schemas *schemaSet, specs []*PolicySpec) (*Config, error) {
+	cfg := &Config{Dir: src.Config, Files: map[string]*ConfigFile{}}
+	readers := map[string][]*PolicySpec{}
+	for _, spec := range specs {
+		if spec.Config != "" {
+			readers[spec.Config] = append(readers[spec.Config], spec)
+		}
+	}
+	for _, name := range sortedKeys(readers) {
+		f, err := loadConfigFile(src.Config, configFile(name), schemas.byName[name], schemas.problems[name])
 		if err != nil {
 			return nil, err
 		}
-		cfg.Files[p] = f
+		cfg.Files[name] = f
+		if f == nil {
+			spec := readers[name][0]
+			cfg.problems = append(cfg.problems, Problem{Pos: Pos{File: src.Config.file(configFile(name))}, Code: "config",
+				Msg: fmt.Sprintf("missing: policy %s (%s) reads its config from this file", spec.Name, spec.Pos)})
+		}
 	}
+	// A file no policy reads is a mistake (a renamed policy, a typo in the
+	// name): its rules would silently not apply.
+	entries, err := fs.ReadDir(src.Config.FS, ".")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config directory %s: %w", src.Config.Name, err)
+	}
+	for _, de := range entries {
+		name, ok := strings.CutSuffix(de.Name(), ".yaml")
+		if de.IsDir() || !ok {
+			if !de.IsDir() && strings.HasSuffix(de.Name(), ".yml") {
+				cfg.problems = append(cfg.problems, Problem{Pos: Pos{File: src.Config.file(de.Name())}, Code: "config",
+					Msg: "gitpoli reads .yaml files only: rename it to " + strings.TrimSuffix(de.Name(), ".yml") + ".yaml"})
+			}
+			continue
+		}
+		if _, claimed := readers[name]; !claimed {
+			cfg.problems = append(cfg.problems, Problem{Pos: Pos{File: src.Config.file(de.Name())}, Code: "config",
+				Msg: fmt.Sprintf("no policy reads this file (no policy declares config: %s)", name)})
+		}
+	}
+	cfg.problems.Sort()
 	return cfg, nil
 }

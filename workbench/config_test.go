@@ -9,16 +9,22 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 )
 
-// configSources serves one config file from memory and the repository's
-// schemas from disk.
+// configSources serves the test repository's config with one file
+// replaced from memory, and its schemas from disk.
 func configSources(name, yaml string) Sources {
 	src := repoSources()
-	src.Config = Dir{FS: fstest.MapFS{name: {Data: []byte(yaml)}}, Name: ".repol"}
+	fsys := fstest.MapFS{}
+	for _, f := range []string{"deploy.yaml", "pullrequest.yaml"} {
+		data, _ := os.ReadFile("../internal/testrepo/testdata/.repol/" + f)
+		fsys[f] = &fstest.MapFile{Data: data}
+	}
+	fsys[name] = &fstest.MapFile{Data: []byte(yaml)}
+	src.Config = Dir{FS: fsys, Name: ".repol"}
 	return src
 }
 
 func TestConfigProblems(t *testing.T) {
-	valid, err := os.ReadFile("../.repol/deploy.yaml")
+	valid, err := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,7 @@ func TestConfigPos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := cfg.Files[Deploy]
+	f := cfg.Files["deploy"]
 	tests := []struct {
 		path []string
 		want string
@@ -87,7 +93,7 @@ func TestConfigPos(t *testing.T) {
 			t.Errorf("Pos(%v) = %s, want %s", tt.path, got, tt.want)
 		}
 	}
-	pr := cfg.Files[PullRequest]
+	pr := cfg.Files["pullrequest"]
 	if got, want := pr.field([]string{"policy", "branch_rules", "2", "source"}), "policy.branch_rules[2].source"; got != want {
 		t.Errorf("field = %q, want %q", got, want)
 	}

@@ -23,10 +23,22 @@ type Delivery struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// Subject is one decision a delivery asks for: which policy, about what.
+// Subject is what a delivery asks to be decided: a pull request's head
+// or a deployment. Every policy whose "on" names the subject's event and
+// action decides it.
 type Subject struct {
-	Policy Policy `json:"policy"`
-	Repo   Repo   `json:"repo"`
+	// Event and Action are the delivery's; DeliveryID and Sender too.
+	Event      string `json:"event"`
+	Action     string `json:"action,omitempty"`
+	DeliveryID string `json:"delivery_id,omitempty"`
+	Sender     string `json:"sender,omitempty"`
+	// CheckName is set for a re-run of a check run: only the policy that
+	// posts a check of that name decides it.
+	CheckName string `json:"check_name,omitempty"`
+	Repo      Repo   `json:"repo"`
+	// Repository is what the payload says of the repository, for the
+	// input's repository key.
+	Repository *RepositoryInfo `json:"-"`
 	// PR is the pull request decided on, or for a deployment the pull
 	// request it deploys (nil for a push deployment).
 	PR *PullRequestInfo `json:"pull_request,omitempty"`
@@ -37,9 +49,10 @@ type Subject struct {
 	// commit.
 	SHA string `json:"sha,omitempty"`
 	// Deployment fields.
-	Environment *string `json:"environment,omitempty"`
-	Ref         *string `json:"ref,omitempty"`
-	RunID       int64   `json:"run_id,omitempty"`
+	Environment *string         `json:"environment,omitempty"`
+	Ref         *string         `json:"ref,omitempty"`
+	RunID       int64           `json:"run_id,omitempty"`
+	Deployment  *DeploymentInfo `json:"-"`
 	// ConfigRef is the branch whose .repol config applies: the pull
 	// request's base, or the default branch for a deployment. Never the
 	// head, which the pull request's author controls.
@@ -47,6 +60,32 @@ type Subject struct {
 	// Invalid lists what the payload lacks; each becomes a
 	// delivery.invalid violation.
 	Invalid []string `json:"invalid,omitempty"`
+}
+
+// IsDeployment reports whether the subject is a deployment waiting for
+// its protection rule's answer.
+func (s Subject) IsDeployment() bool { return s.Event == "deployment_protection_rule" }
+
+// RepositoryInfo is what a payload says of its repository.
+type RepositoryInfo struct {
+	FullName      string   `json:"full_name"`
+	Owner         string   `json:"owner"`
+	Name          string   `json:"name"`
+	DefaultBranch string   `json:"default_branch"`
+	Private       bool     `json:"private"`
+	Visibility    string   `json:"visibility,omitempty"`
+	Topics        []string `json:"topics"`
+}
+
+// DeploymentInfo is what a deployment_protection_rule payload says of the
+// deployment.
+type DeploymentInfo struct {
+	ID          int64  `json:"id,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Ref         string `json:"ref,omitempty"`
+	SHA         string `json:"sha,omitempty"`
+	Task        string `json:"task,omitempty"`
+	Creator     string `json:"creator,omitempty"`
 }
 
 // CodeDeliveryInvalid is the violation code for a delivery that lacks what
@@ -62,12 +101,21 @@ func (n *NotPolicyEvent) Error() string { return "not a policy event: " + n.Reas
 // The payload shapes gitpoli reads. Only what is needed is declared;
 // unknown fields are ignored, so new GitHub fields never break parsing.
 type payloadRepo struct {
-	FullName      string `json:"full_name"`
-	DefaultBranch string `json:"default_branch"`
+	FullName      string       `json:"full_name"`
+	Name          string       `json:"name"`
+	Owner         *payloadUser `json:"owner"`
+	DefaultBranch string       `json:"default_branch"`
+	Private       bool         `json:"private"`
+	Visibility    string       `json:"visibility"`
+	Topics        []string     `json:"topics"`
 }
 
 type payloadUser struct {
 	Login string `json:"login"`
+}
+
+type payloadLabel struct {
+	Name string `json:"name"`
 }
 
 type payloadBranch struct {
@@ -78,26 +126,36 @@ type payloadBranch struct {
 }
 
 type payloadPR struct {
-	Number int           `json:"number"`
-	State  string        `json:"state"`
-	User   payloadUser   `json:"user"`
-	Head   payloadBranch `json:"head"`
-	Base   payloadBranch `json:"base"`
+	Number            int            `json:"number"`
+	State             string         `json:"state"`
+	Title             string         `json:"title"`
+	Body              *string        `json:"body"`
+	Draft             bool           `json:"draft"`
+	Labels            []payloadLabel `json:"labels"`
+	AuthorAssociation string         `json:"author_association"`
+	Additions         *int           `json:"additions"`
+	Deletions         *int           `json:"deletions"`
+	ChangedFiles      *int           `json:"changed_files"`
+	User              payloadUser    `json:"user"`
+	Head              payloadBranch  `json:"head"`
+	Base              payloadBranch  `json:"base"`
 }
 
 type payload struct {
 	Action      string       `json:"action"`
+	Sender      payloadUser  `json:"sender"`
 	Repository  *payloadRepo `json:"repository"`
 	PullRequest *payloadPR   `json:"pull_request"`
-	Changes     *struct {
-		Base *json.RawMessage `json:"base"`
-	} `json:"changes"`
 	// deployment_protection_rule
 	Environment           *string `json:"environment"`
 	DeploymentCallbackURL string  `json:"deployment_callback_url"`
 	Deployment            *struct {
-		Ref *string `json:"ref"`
-		SHA string  `json:"sha"`
+		ID          int64       `json:"id"`
+		Ref         *string     `json:"ref"`
+		SHA         string      `json:"sha"`
+		Task        string      `json:"task"`
+		Environment string      `json:"environment"`
+		Creator     payloadUser `json:"creator"`
 	} `json:"deployment"`
 	PullRequests []payloadPR `json:"pull_requests"`
 	// check_run
@@ -110,16 +168,6 @@ type payload struct {
 
 var payloadType = reflect.TypeFor[payload]()
 
-// decidedActions lists, per event, the actions that ask for a decision
-// (check_run rerequested also needs to be gitpoli's own check, and
-// pull_request edited a base change; Normalize checks those).
-var decidedActions = map[string][]string{
-	"pull_request":               {"opened", "synchronize", "reopened", "ready_for_review", "edited"},
-	"pull_request_review":        {"submitted", "dismissed"},
-	"check_run":                  {"rerequested"},
-	"deployment_protection_rule": {"requested"},
-}
-
 // Prefilter says cheaply whether a delivery may ask for a decision: it
 // reads the event name and the payload's top-level "action" without
 // decoding the rest. It returns a *NotPolicyEvent for a delivery that
@@ -127,6 +175,9 @@ var decidedActions = map[string][]string{
 // object; nil means "queue it", and Normalize decides.
 func Prefilter(d Delivery) error {
 	actions, ok := decidedActions[d.Event]
+	if d.Event == "check_run" {
+		actions, ok = []string{"rerequested"}, true
+	}
 	if !ok {
 		if d.Event == "" {
 			return fmt.Errorf("delivery %s: no event name", d.ID)
@@ -217,42 +268,36 @@ func Normalize(d Delivery) ([]Subject, error) {
 	if p.Repository != nil {
 		repo, repoErr = ParseRepo(p.Repository.FullName)
 	}
+	base := Subject{Event: d.Event, Action: p.Action, DeliveryID: d.ID, Sender: p.Sender.Login, Repo: repo}
+	if p.Repository != nil {
+		base.Repository = p.Repository.info()
+	}
+	if repoErr != nil {
+		base.Invalid = append(base.Invalid, "repository.full_name is missing")
+	}
 	switch d.Event {
-	case "pull_request":
-		switch p.Action {
-		case "opened", "synchronize", "reopened", "ready_for_review":
-		case "edited":
-			// Only a new base changes the decision (a retarget).
-			if p.Changes == nil || p.Changes.Base == nil {
-				return ignore("pull_request edited without a base change")
-			}
-		default:
-			return ignore("pull_request %s", p.Action)
+	case "pull_request", "pull_request_review":
+		if !slices.Contains(decidedActions[d.Event], p.Action) {
+			return ignore("%s %s", d.Event, p.Action)
 		}
-		return []Subject{prSubject(repo, repoErr, p.PullRequest)}, nil
-	case "pull_request_review":
-		switch p.Action {
-		case "submitted", "dismissed":
-		default:
-			return ignore("pull_request_review %s", p.Action)
-		}
-		return []Subject{prSubject(repo, repoErr, p.PullRequest)}, nil
+		return []Subject{prSubject(base, p.PullRequest)}, nil
 	case "check_run":
 		if p.Action != "rerequested" {
 			return ignore("check_run %s", p.Action)
 		}
-		if p.CheckRun == nil || p.CheckRun.Name != CheckRunName {
-			return ignore("check_run rerequested for another check")
+		// Only a re-run of one of gitpoli's checks asks for a decision;
+		// which one is the engine's to say (Engine.PoliciesFor).
+		if p.CheckRun == nil || p.CheckRun.Name == "" {
+			return ignore("check_run rerequested without a check name")
 		}
 		if len(p.CheckRun.PullRequests) == 0 {
 			return ignore("check_run rerequested with no pull request")
 		}
 		var subjects []Subject
 		for _, pr := range p.CheckRun.PullRequests {
-			s := Subject{Policy: PullRequest, Repo: repo, SHA: p.CheckRun.HeadSHA}
-			if repoErr != nil {
-				s.Invalid = append(s.Invalid, "repository.full_name is missing")
-			}
+			s := base
+			s.Invalid = slices.Clone(base.Invalid)
+			s.CheckName, s.SHA = p.CheckRun.Name, p.CheckRun.HeadSHA
 			if pr.Number <= 0 {
 				s.Invalid = append(s.Invalid, "check_run.pull_requests[].number is missing")
 			}
@@ -265,32 +310,61 @@ func Normalize(d Delivery) ([]Subject, error) {
 		if p.Action != "requested" {
 			return ignore("deployment_protection_rule %s", p.Action)
 		}
-		return []Subject{deploySubject(repo, repoErr, p)}, nil
+		return []Subject{deploySubject(base, p)}, nil
 	case "":
 		return nil, fmt.Errorf("delivery %s: no event name", d.ID)
 	}
 	return ignore("%s events decide nothing", d.Event)
 }
 
-func prSubject(repo Repo, repoErr error, p *payloadPR) Subject {
-	s := Subject{Policy: PullRequest, Repo: repo}
-	if repoErr != nil {
-		s.Invalid = append(s.Invalid, "repository.full_name is missing")
+func (r *payloadRepo) info() *RepositoryInfo {
+	info := &RepositoryInfo{FullName: r.FullName, Name: r.Name, DefaultBranch: r.DefaultBranch,
+		Private: r.Private, Visibility: r.Visibility, Topics: r.Topics}
+	if r.Owner != nil {
+		info.Owner = r.Owner.Login
 	}
+	if info.Topics == nil {
+		info.Topics = []string{}
+	}
+	return info
+}
+
+func (p *payloadPR) info(repo Repo) PullRequestInfo {
+	labels := make([]string, 0, len(p.Labels))
+	for _, l := range p.Labels {
+		labels = append(labels, l.Name)
+	}
+	pr := PullRequestInfo{
+		PR:                PR{Repo: repo, Number: p.Number},
+		Author:            p.User.Login,
+		AuthorAssociation: p.AuthorAssociation,
+		Title:             p.Title,
+		Draft:             p.Draft,
+		Labels:            labels,
+		HeadRef:           p.Head.Ref,
+		HeadLabel:         p.Head.Label,
+		HeadRepo:          p.Head.Repo.FullName,
+		HeadSHA:           p.Head.SHA,
+		BaseRef:           p.Base.Ref,
+		BaseSHA:           p.Base.SHA,
+		State:             p.State,
+		Additions:         p.Additions,
+		Deletions:         p.Deletions,
+		ChangedFiles:      p.ChangedFiles,
+	}
+	if p.Body != nil {
+		pr.Body = *p.Body
+	}
+	return pr
+}
+
+func prSubject(s Subject, p *payloadPR) Subject {
+	s.Invalid = slices.Clone(s.Invalid)
 	if p == nil {
 		s.Invalid = append(s.Invalid, "pull_request is missing")
 		return s
 	}
-	pr := PullRequestInfo{
-		PR:        PR{Repo: repo, Number: p.Number},
-		Author:    p.User.Login,
-		HeadRef:   p.Head.Ref,
-		HeadLabel: p.Head.Label,
-		HeadRepo:  p.Head.Repo.FullName,
-		HeadSHA:   p.Head.SHA,
-		BaseRef:   p.Base.Ref,
-		State:     p.State,
-	}
+	pr := p.info(s.Repo)
 	if pr.Number <= 0 {
 		s.Invalid = append(s.Invalid, "pull_request.number is missing")
 	}
@@ -307,44 +381,35 @@ func prSubject(repo Repo, repoErr error, p *payloadPR) Subject {
 // callbackPath is the only shape a deployment callback URL may have.
 var callbackPath = regexp.MustCompile(`^/(?:api/v3/)?repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)/deployment_protection_rule$`)
 
-func deploySubject(repo Repo, repoErr error, p payload) Subject {
-	s := Subject{Policy: Deploy, Repo: repo, Environment: p.Environment}
-	if repoErr != nil {
-		s.Invalid = append(s.Invalid, "repository.full_name is missing")
-	}
+func deploySubject(s Subject, p payload) Subject {
+	s.Invalid = slices.Clone(s.Invalid)
+	s.Environment = p.Environment
 	if p.Repository != nil {
 		s.ConfigRef = p.Repository.DefaultBranch
 	}
 	if s.ConfigRef == "" {
 		s.Invalid = append(s.Invalid, "repository.default_branch is missing")
 	}
-	if p.Deployment != nil {
-		s.SHA = p.Deployment.SHA
-		if p.Deployment.Ref != nil {
-			ref := deploymentRef(*p.Deployment.Ref, s.SHA)
+	if dep := p.Deployment; dep != nil {
+		s.SHA = dep.SHA
+		s.Deployment = &DeploymentInfo{ID: dep.ID, Environment: dep.Environment, SHA: dep.SHA, Task: dep.Task, Creator: dep.Creator.Login}
+		if dep.Ref != nil {
+			ref := deploymentRef(*dep.Ref, s.SHA)
 			s.Ref = &ref
+			s.Deployment.Ref = *dep.Ref
 		}
 	}
 	// The run id appears only in the callback URL. It must name this
 	// repository: the URL comes from the payload. Zero means there is no
 	// run to answer, which the server treats as a failure of its own.
 	if u, err := url.Parse(p.DeploymentCallbackURL); err == nil {
-		if m := callbackPath.FindStringSubmatch(u.Path); m != nil && strings.EqualFold(m[1]+"/"+m[2], repo.String()) {
+		if m := callbackPath.FindStringSubmatch(u.Path); m != nil && strings.EqualFold(m[1]+"/"+m[2], s.Repo.String()) {
 			s.RunID, _ = strconv.ParseInt(m[3], 10, 64)
 		}
 	}
 	if len(p.PullRequests) > 0 {
-		pr := p.PullRequests[0]
-		s.PR = &PullRequestInfo{
-			PR:        PR{Repo: repo, Number: pr.Number},
-			Author:    pr.User.Login,
-			HeadRef:   pr.Head.Ref,
-			HeadLabel: pr.Head.Label,
-			HeadRepo:  pr.Head.Repo.FullName,
-			HeadSHA:   pr.Head.SHA,
-			BaseRef:   pr.Base.Ref,
-			State:     pr.State,
-		}
+		pr := p.PullRequests[0].info(s.Repo)
+		s.PR = &pr
 	}
 	return s
 }

@@ -37,7 +37,20 @@ func TestNormalize(t *testing.T) {
 					t.Error("not seen as a fork")
 				}
 			}},
-		{name: "edited title", event: "pull_request", payload: `{"action":"edited","changes":{"title":{"from":"x"}}}`, ignored: true},
+		{name: "edited title", event: "pull_request",
+			payload: `{"action":"edited","changes":{"title":{"from":"x"}},"sender":{"login":"bob"},"repository":{"full_name":"o/r","name":"r","owner":{"login":"o"},"topics":["go"]},"pull_request":{"number":1,"title":"WIP: more","body":null,"draft":true,"labels":[{"name":"docs"}],"author_association":"MEMBER","head":{"sha":"a"},"base":{"ref":"main","sha":"b"}}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				pr := s.PR
+				if s.Action != "edited" || s.Sender != "bob" || pr.Title != "WIP: more" || pr.Body != "" || !pr.Draft || !slices.Equal(pr.Labels, []string{"docs"}) ||
+					pr.AuthorAssociation != "MEMBER" || pr.BaseSHA != "b" || s.Repository.Owner != "o" || !slices.Equal(s.Repository.Topics, []string{"go"}) {
+					t.Errorf("subject %+v, pr %+v, repository %+v", s, pr, s.Repository)
+				}
+			}},
+		{name: "labeled", event: "pull_request", payload: `{"action":"labeled","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+			policy: PullRequest},
+		{name: "converted to draft", event: "pull_request", payload: `{"action":"converted_to_draft","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+			policy: PullRequest},
 		{name: "edited base", event: "pull_request",
 			payload: `{"action":"edited","changes":{"base":{"ref":{"from":"dev"}}},"repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
 			policy:  PullRequest},
@@ -90,8 +103,12 @@ func TestNormalize(t *testing.T) {
 				t.Fatalf("got %v, %v", subjects, err)
 			}
 			s := subjects[0]
-			if s.Policy != tt.policy || !slices.Equal(s.Invalid, tt.invalid) {
-				t.Errorf("policy %s invalid %q, want %s %q", s.Policy, s.Invalid, tt.policy, tt.invalid)
+			kind := PullRequest
+			if s.IsDeployment() {
+				kind = Deploy
+			}
+			if kind != tt.policy || !slices.Equal(s.Invalid, tt.invalid) {
+				t.Errorf("subject of %s invalid %q, want %s %q", kind, s.Invalid, tt.policy, tt.invalid)
 			}
 			if tt.check != nil {
 				tt.check(t, s)
@@ -196,7 +213,7 @@ func TestTestsPassed(t *testing.T) {
 // event gitpoli handles: whatever the mix, the result is a decision, an
 // ignore or an error, never a panic, and never an allow without facts.
 func TestEveryPayloadUnderEveryEvent(t *testing.T) {
-	fixtures, err := os.ReadDir("../fixtures")
+	fixtures, err := os.ReadDir("../internal/testrepo/testdata/fixtures")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +223,7 @@ func TestEveryPayloadUnderEveryEvent(t *testing.T) {
 		if !strings.HasSuffix(de.Name(), ".json") {
 			continue
 		}
-		data, err := os.ReadFile("../fixtures/" + de.Name())
+		data, err := os.ReadFile("../internal/testrepo/testdata/fixtures/" + de.Name())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,9 @@ type Engine struct {
 	modules  map[string]*ast.Module // the policy files as written (tests excluded)
 	sources  map[string][]byte
 	compiler *ast.Compiler
+	// policies are the discovered policies, by name; byName indexes them.
+	policies []*PolicySpec
+	byName   map[Policy]*PolicySpec
 	queries  map[Policy]rego.PreparedEvalQuery
 	// progs are the same decisions planned for irvm, which decides without
 	// topdown's run-time unification; absent where planning failed (then
@@ -68,24 +71,31 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 	if compiler.Failed() {
 		return nil, regoProblems(compiler.Errors)
 	}
+	specs, problems := discoverPolicies(modules)
+	if len(problems) > 0 {
+		return nil, problems
+	}
 	e := &Engine{
 		src:      src,
 		modules:  modules,
 		sources:  sources,
 		compiler: compiler,
+		policies: specs,
+		byName:   make(map[Policy]*PolicySpec, len(specs)),
 		queries:  map[Policy]rego.PreparedEvalQuery{},
 		progs:    map[Policy]*irvm.Program{},
 		planErrs: map[Policy]error{},
 		rules:    map[Policy]map[string][]*ast.Rule{},
 		hash:     hashSources(sources),
 	}
-	for _, p := range Policies() {
-		if err := e.prepare(ctx, p); err != nil {
+	for _, spec := range specs {
+		e.byName[spec.Name] = spec
+		if err := e.prepare(ctx, spec); err != nil {
 			return nil, err
 		}
 	}
-	e.schemas = newSchemaSet(src.Schemas)
-	cfg, err := loadConfig(src, e.schemas)
+	e.schemas = newSchemaSet(src.Schemas, specs)
+	cfg, err := loadConfig(src, e.schemas, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -98,8 +108,8 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 // needs, without compiling the policies again. src.Policies must be the
 // files e was built from.
 func (e *Engine) Reconfigure(src Sources) (*Engine, error) {
-	schemas := newSchemaSet(src.Schemas)
-	cfg, err := loadConfig(src, schemas)
+	schemas := newSchemaSet(src.Schemas, e.policies)
+	cfg, err := loadConfig(src, schemas, e.policies)
 	if err != nil {
 		return nil, err
 	}
@@ -241,13 +251,15 @@ func hashSources(sources map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// prepare readies the decision query of p and indexes its violation rules
-// by code, so that each violation can name the rule that raised it.
-func (e *Engine) prepare(ctx context.Context, p Policy) error {
+// prepare readies the decision query of a policy and indexes its
+// violation rules by code, so that each violation can name the rule that
+// raised it.
+func (e *Engine) prepare(ctx context.Context, spec *PolicySpec) error {
+	p := spec.Name
 	pkg := ast.MustParseRef("data." + p.Package())
 	for _, name := range []string{"allow", "violations"} {
 		if len(e.compiler.GetRules(pkg.Append(ast.StringTerm(name)))) == 0 {
-			return Problems{{Pos: Pos{File: e.src.Policies.Name}, Code: "rego",
+			return Problems{{Pos: spec.Pos, Code: "policy",
 				Msg: fmt.Sprintf("package %s defines no %q rule: the %s decision cannot be made", p.Package(), name, p)}}
 		}
 	}
@@ -344,6 +356,43 @@ func (e *Engine) Evaluator(p Policy) (string, error) {
 	return "topdown", e.planErrs[p]
 }
 
+// Policies returns the policies the engine decides, by name.
+func (e *Engine) Policies() []*PolicySpec { return e.policies }
+
+// Policy returns the policy named name.
+func (e *Engine) Policy(name string) (*PolicySpec, error) {
+	if spec, ok := e.byName[Policy(name)]; ok {
+		return spec, nil
+	}
+	names := make([]string, len(e.policies))
+	for i, spec := range e.policies {
+		names[i] = string(spec.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("unknown policy %q: %s holds no policy", name, e.src.Policies.Name)
+	}
+	return nil, fmt.Errorf("unknown policy %q (the policies are: %s)", name, strings.Join(names, ", "))
+}
+
+// PoliciesFor returns the policies that decide a subject: those whose
+// "on" names its event and action, or, for a re-run of a check run, the
+// policy that posts it.
+func (e *Engine) PoliciesFor(s Subject) []*PolicySpec {
+	var out []*PolicySpec
+	for _, spec := range e.policies {
+		if s.CheckName != "" {
+			if spec.Answer == AnswerCheck && spec.CheckName == s.CheckName {
+				out = append(out, spec)
+			}
+			continue
+		}
+		if spec.Decides(s.Event, s.Action) {
+			out = append(out, spec)
+		}
+	}
+	return out
+}
+
 // Sources returns where the engine's files came from.
 func (e *Engine) Sources() Sources { return e.src }
 
@@ -410,12 +459,13 @@ func (e *Engine) Decide(ctx context.Context, p Policy, in Input) (Decision, erro
 }
 
 // configFor is the config that completes in: none when the input carries
-// its own repo_policy, else the engine's .repol file for p.
+// its own config (repo_policy or config), else the engine's .repol file
+// for p.
 func (e *Engine) configFor(p Policy, in Input) *ConfigFile {
-	if in.Has("repo_policy") {
+	if in.Has("repo_policy") || in.Has("config") {
 		return nil
 	}
-	return e.config.Files[p]
+	return e.config.For(e.byName[p])
 }
 
 // decide evaluates p on in completed with cfg (when not nil), adding the
@@ -437,7 +487,9 @@ func (e *Engine) decide(ctx context.Context, p Policy, in Input, cfg *ConfigFile
 	}
 	doc := in.obj
 	if cfg != nil && cfg.value != nil {
-		doc = in.with("repo_policy", cfg.value)
+		// The policy's .repol document, at config for every policy and at
+		// repo_policy too, where the seed's policies read it.
+		doc = in.with(cfg.value, "repo_policy", "config")
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -74,7 +74,7 @@ func decideCases(tb testing.TB) []decideCase {
 // topdown: the decisions must be the same.
 func TestEvaluatorsAgree(t *testing.T) {
 	e := mustEngine(t, repoSources())
-	for _, p := range Policies() {
+	for _, p := range []Policy{Deploy, PullRequest} {
 		if ev, err := e.Evaluator(p); ev != "irvm" {
 			t.Fatalf("%s is decided by %s (%v), not by the planned evaluator", p, ev, err)
 		}
@@ -98,7 +98,7 @@ func TestEvaluatorsAgree(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			for _, p := range Policies() {
+			for _, p := range []Policy{Deploy, PullRequest} {
 				got, gerr := e.Decide(context.Background(), p, in)
 				want, werr := ref.Decide(context.Background(), p, in)
 				if msg := disagreement(got, gerr, want, werr); msg != "" {
@@ -203,7 +203,7 @@ func TestDecideWithRepoConfig(t *testing.T) {
 }
 
 func TestDecideInvalidConfigDenies(t *testing.T) {
-	valid, err := os.ReadFile("../.repol/deploy.yaml")
+	valid, err := os.ReadFile("../internal/testrepo/testdata/.repol/deploy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +240,11 @@ func TestDecideMissingConfigDenies(t *testing.T) {
 // policySources replaces the deploy policy with src, keeping the rest.
 func policySources(t *testing.T, deploy string) Sources {
 	t.Helper()
-	pr, err := os.ReadFile("../policies/pullrequest.rego")
+	pr, err := os.ReadFile("../internal/testrepo/testdata/policies/pullrequest.rego")
 	if err != nil {
 		t.Fatal(err)
 	}
-	helpers, err := os.ReadFile("../policies/lib/helpers.rego")
+	helpers, err := os.ReadFile("../internal/testrepo/testdata/policies/lib/helpers.rego")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,11 +262,11 @@ func TestDecideFailsClosed(t *testing.T) {
 		name   string
 		policy string
 	}{
-		{"conflicting values", "package github.deploy\n\nallow := true\n\nallow := false if input.environment\n\nviolations := set()\n"},
-		{"violation without code", "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains \"no code\" if true\n"},
-		{"allow not boolean", "package github.deploy\n\nallow := \"yes\"\n\nviolations := set()\n"},
-		{"builtin error", "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains {\"code\": \"x\", \"msg\": \"m\"} if to_number(input.environment) > 1\n"},
-		{"allow undefined", "package github.deploy\n\nallow if false\n\nviolations := set()\n"},
+		{"conflicting values", deployHeader + "package github.deploy\n\nallow := true\n\nallow := false if input.environment\n\nviolations := set()\n"},
+		{"violation without code", deployHeader + "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains \"no code\" if true\n"},
+		{"allow not boolean", deployHeader + "package github.deploy\n\nallow := \"yes\"\n\nviolations := set()\n"},
+		{"builtin error", deployHeader + "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains {\"code\": \"x\", \"msg\": \"m\"} if to_number(input.environment) > 1\n"},
+		{"allow undefined", deployHeader + "package github.deploy\n\nallow if false\n\nviolations := set()\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,8 +294,8 @@ func TestPlanErrorsAreDecidedByTopdown(t *testing.T) {
 		name, policy string
 		allow        bool
 	}{
-		{"second body of a rule that already holds", "package github.deploy\n\ndefault allow := false\n\nallow if input.environment == \"production\"\n\nallow if to_number(input.ref) > 0\n\nviolations := set()\n", true},
-		{"later element of a some under not", "package github.deploy\n\ndefault allow := false\n\nallow if not any_number\n\nany_number if {\n\tsome x in [\"1\", input.ref]\n\tto_number(x) > 0\n}\n\nviolations := set()\n", false},
+		{"second body of a rule that already holds", deployHeader + "package github.deploy\n\ndefault allow := false\n\nallow if input.environment == \"production\"\n\nallow if to_number(input.ref) > 0\n\nviolations := set()\n", true},
+		{"later element of a some under not", deployHeader + "package github.deploy\n\ndefault allow := false\n\nallow if not any_number\n\nany_number if {\n\tsome x in [\"1\", input.ref]\n\tto_number(x) > 0\n}\n\nviolations := set()\n", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,7 +307,7 @@ func TestPlanErrorsAreDecidedByTopdown(t *testing.T) {
 				t.Fatalf("decided by %s (%v)", ev, err)
 			}
 			in := mustInput(t, "testdata/input/deploy-production.json")
-			if _, err := e.progs[Deploy].EvalInput(context.Background(), in.with("repo_policy", e.config.Files[Deploy].value), irvm.Options{}); err == nil {
+			if _, err := e.progs[Deploy].EvalInput(context.Background(), in.with(e.config.Files["deploy"].value, "repo_policy", "config"), irvm.Options{}); err == nil {
 				t.Fatal("the plan does not fail here; the test proves nothing")
 			}
 			d, err := e.Decide(context.Background(), Deploy, in)
@@ -335,10 +335,10 @@ func TestNewRejectsBrokenPolicies(t *testing.T) {
 		policy string
 		want   string
 	}{
-		{"syntax", "package github.deploy\n\nallow if {\n", "policies/deploy.rego:4"},
-		{"unused variable (strict)", "package github.deploy\n\nallow if {\n\tx := 1\n\ttrue\n}\n\nviolations := set()\n", "policies/deploy.rego:4"},
-		{"no allow rule", "package github.deploy\n\nviolations := set()\n", "defines no \"allow\" rule"},
-		{"wrong package", "package github.deploys\n\nallow := true\n\nviolations := set()\n", "defines no \"allow\" rule"},
+		{"syntax", deployHeader + "package github.deploy\n\nallow if {\n", "policies/deploy.rego:10"},
+		{"unused variable (strict)", deployHeader + "package github.deploy\n\nallow if {\n\tx := 1\n\ttrue\n}\n\nviolations := set()\n", "policies/deploy.rego:10"},
+		{"no allow rule", deployHeader + "package github.deploy\n\nviolations := set()\n", "defines no \"allow\" rule"},
+		{"not annotated", "package github.deploys\n\nallow := true\n\nviolations := set()\n", "policies/deploy.rego:1: package github.deploys defines allow or violations but has no METADATA annotation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,15 +36,26 @@ func (p PR) String() string { return fmt.Sprintf("%s#%d", p.Repo, p.Number) }
 // PullRequestInfo is what a decision needs to know about a pull request.
 type PullRequestInfo struct {
 	PR
-	Author  string `json:"author"`
-	HeadRef string `json:"head_ref"`
+	Author            string   `json:"author"`
+	AuthorAssociation string   `json:"author_association,omitempty"`
+	Title             string   `json:"title,omitempty"`
+	Body              string   `json:"body,omitempty"`
+	Draft             bool     `json:"draft,omitempty"`
+	Labels            []string `json:"labels,omitempty"`
+	HeadRef           string   `json:"head_ref"`
 	// HeadLabel is owner:branch; it differs from the base repository's
 	// owner for a pull request from a fork.
 	HeadLabel string `json:"head_label"`
 	HeadRepo  string `json:"head_repo"`
 	HeadSHA   string `json:"head_sha"`
 	BaseRef   string `json:"base_ref"`
+	BaseSHA   string `json:"base_sha,omitempty"`
 	State     string `json:"state"`
+	// The size of the change, when GitHub said it (webhook payloads of
+	// pull_request events and the pull request API do).
+	Additions    *int `json:"additions,omitempty"`
+	Deletions    *int `json:"deletions,omitempty"`
+	ChangedFiles *int `json:"changed_files,omitempty"`
 }
 
 // FromFork reports whether the head branch lives in another repository.
@@ -157,11 +168,11 @@ func hasSignOff(message string) bool {
 // testsPassed reports whether the commit's checks pass: at least one
 // completed check, and every completed one succeeded, was neutral or was
 // skipped. Checks still running are the deploying workflow itself or will
-// report later; gitpoli's own check is not a test.
+// report later; gitpoli's own checks (named "gitpoli / …") are not tests.
 func testsPassed(checks []CheckRun) bool {
 	completed := 0
 	for _, c := range checks {
-		if c.Name == CheckRunName || c.Status != "completed" {
+		if IsOwnCheck(c.Name) || c.Status != "completed" {
 			continue
 		}
 		completed++
@@ -174,5 +185,10 @@ func testsPassed(checks []CheckRun) bool {
 	return completed > 0
 }
 
-// CheckRunName is the name of the check run gitpoli posts on pull requests.
-const CheckRunName = "gitpoli / PR Policy"
+// OwnCheckPrefix begins the name of every check run gitpoli posts by
+// default ("gitpoli / <title>"). A check of that name is a policy's
+// answer, never a test result.
+const OwnCheckPrefix = "gitpoli / "
+
+// IsOwnCheck reports whether a check run's name is one of gitpoli's.
+func IsOwnCheck(name string) bool { return strings.HasPrefix(name, OwnCheckPrefix) }

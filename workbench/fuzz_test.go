@@ -15,7 +15,7 @@ import (
 
 // seedPayloads adds every fixture payload as a seed.
 func seedPayloads(f *testing.F, add func(payload []byte)) {
-	files, _ := filepath.Glob("../fixtures/*.json")
+	files, _ := filepath.Glob("../internal/testrepo/testdata/fixtures/*.json")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -85,20 +85,21 @@ func FuzzNormalize(f *testing.F) {
 // with problems never passes as valid.
 func FuzzConfig(f *testing.F) {
 	for _, name := range []string{"deploy.yaml", "pullrequest.yaml"} {
-		data, err := os.ReadFile(filepath.Join("../.repol", name))
+		data, err := os.ReadFile(filepath.Join("../internal/testrepo/testdata/.repol", name))
 		if err == nil {
 			f.Add(name, data)
 		}
 	}
 	f.Add("deploy.yaml", []byte("policy: &a\n  x: *a\n"))
 	f.Add("deploy.yaml", []byte("policy:\n  <<: {version: 1}\n"))
-	schemas := newSchemaSet(repoSources().Schemas)
+	e := mustEngine(f, repoSources())
+	schemas := e.schemas
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		p := Deploy
+		p := "deploy"
 		if name == "pullrequest.yaml" {
-			p = PullRequest
+			p = "pullrequest"
 		}
-		c, err := parseConfigFile(".repol/"+p.ConfigFile(), data, schemas.byPolicy[p], schemas.problems[p])
+		c, err := parseConfigFile(".repol/"+configFile(p), data, schemas.byName[p], schemas.problems[p])
 		if err != nil {
 			return
 		}
@@ -129,7 +130,7 @@ func FuzzParseInput(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, p := range Policies() {
+		for _, p := range []Policy{Deploy, PullRequest} {
 			d, err := e.Decide(context.Background(), p, in)
 			if d.Allow && len(d.Violations) > 0 {
 				t.Fatal("allowed with violations")

@@ -109,13 +109,17 @@ func (in Input) lookup(path []string) ast.Value {
 	return v
 }
 
-// with returns the document with key set to v, leaving in unchanged.
-func (in Input) with(key string, v ast.Value) ast.Object {
+// with returns the document with each of keys set to v, leaving in
+// unchanged.
+func (in Input) with(v ast.Value, keys ...string) ast.Object {
 	out := ast.NewObject()
 	if in.obj != nil {
 		in.obj.Foreach(func(k, val *ast.Term) { out.Insert(k, val) })
 	}
-	out.Insert(ast.InternedTerm(key), ast.NewTerm(v))
+	t := ast.NewTerm(v)
+	for _, key := range keys {
+		out.Insert(ast.InternedTerm(key), t)
+	}
 	return out
 }
 

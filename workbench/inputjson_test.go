@@ -42,7 +42,7 @@ func FuzzInputJSON(f *testing.F) {
 	}
 	f.Add(bytes.Repeat([]byte("["), jsontext.MaxDepth+1))
 	f.Add(append(bytes.Repeat([]byte("["), jsontext.MaxDepth), bytes.Repeat([]byte("]"), jsontext.MaxDepth)...))
-	for _, glob := range []string{"testdata/input/*.json", "../fixtures/*.json"} {
+	for _, glob := range []string{"testdata/input/*.json", "../internal/testrepo/testdata/fixtures/*.json"} {
 		files, _ := filepath.Glob(glob)
 		for _, name := range files {
 			data, err := os.ReadFile(name)

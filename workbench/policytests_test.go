@@ -14,11 +14,11 @@ import (
 func TestEveryCodeIsTestedBothWays(t *testing.T) {
 	codeLit := regexp.MustCompile(`"code": "([a-z_.]+)"`)
 	for _, name := range []string{"deploy", "pullrequest"} {
-		policy, err := os.ReadFile("../policies/" + name + ".rego")
+		policy, err := os.ReadFile("../internal/testrepo/testdata/policies/" + name + ".rego")
 		if err != nil {
 			t.Fatal(err)
 		}
-		tests, err := os.ReadFile("../policies/" + name + "_test.rego")
+		tests, err := os.ReadFile("../internal/testrepo/testdata/policies/" + name + "_test.rego")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // GatherOptions says what a delivery's facts take from outside the
@@ -31,17 +32,27 @@ type DeliveryOptions struct {
 	Config *Config
 }
 
-// Outcome is the decision for one subject of a delivery, with the input
-// document it was made on.
+// Outcome is the decision of one policy on one subject of a delivery,
+// with the input document it was made on.
 type Outcome struct {
 	Subject  Subject  `json:"subject"`
 	Input    Input    `json:"input"`
 	Decision Decision `json:"decision"`
+	// Answer is how the policy answers GitHub.
+	Answer Answer `json:"answer"`
+	// CheckName is the check run an AnswerCheck policy posts.
+	CheckName string `json:"check_name,omitempty"`
+	// Config says where the policy's config came from: the repository's
+	// file, the default (the server's or the workbench's .repol), or why
+	// there was none.
+	Config string `json:"config,omitempty"`
 }
 
 // Gathered is a delivery normalized, with the facts each subject needs
 // fetched. It does not depend on policies, config or schemas, so a replay
-// after a policy change decides it again without fetching anything.
+// after a policy change decides it again without fetching anything (the
+// repository's config files are read when a policy first asks for one,
+// and kept).
 type Gathered struct {
 	// Ignored says why the delivery decides nothing; then there are no
 	// subjects.
@@ -56,12 +67,9 @@ type GatheredSubject struct {
 	Input   Input
 	doc     map[string]any
 	extra   []Violation
-	// The repository's own config file, when one was read.
-	repoConfigFile string
-	repoConfig     []byte
-	// repoConfigMissing: GitHub said the repository has none (404), as
-	// opposed to not answering.
-	repoConfigMissing bool
+	// configs reads the repository's .repol files at the subject's
+	// ConfigRef, each once; nil when the decision uses a local config.
+	configs *repoConfigs
 }
 
 // Gather normalizes a delivery and gathers the facts each subject needs.
@@ -85,14 +93,56 @@ func Gather(ctx context.Context, d Delivery, facts Facts, opts GatherOptions) (*
 	return g, nil
 }
 
-// DecideGathered decides every gathered subject, with the local config
-// when it is not nil, else with the repository's own config as gathered.
-func (e *Engine) DecideGathered(ctx context.Context, g *Gathered, local *Config) []Outcome {
-	out := make([]Outcome, 0, len(g.Subjects))
+// ReadConfigs reads now the repository config files that the policies of
+// e deciding g will read, so that deciding does no I/O (serve decides a
+// deployment under a lock).
+func (g *Gathered) ReadConfigs(ctx context.Context, e *Engine) {
 	for _, gs := range g.Subjects {
-		out = append(out, e.decideGathered(ctx, gs, local))
+		if gs.configs == nil {
+			continue
+		}
+		for _, spec := range e.PoliciesFor(gs.Subject) {
+			if spec.Config != "" {
+				gs.configs.read(ctx, spec.Config)
+			}
+		}
+	}
+}
+
+// DecideGathered decides every gathered subject with each policy that
+// decides it. With local set, every policy's config is local's; otherwise
+// it is the repository's own file, or, where the repository has none, the
+// engine's (the server's default, or the workbench's .repol). A delivery
+// that no policy decides gives no outcomes.
+func (e *Engine) DecideGathered(ctx context.Context, g *Gathered, local *Config) []Outcome {
+	var out []Outcome
+	for _, gs := range g.Subjects {
+		for _, spec := range e.PoliciesFor(gs.Subject) {
+			out = append(out, e.DecideSubject(ctx, gs, spec, local))
+		}
 	}
 	return out
+}
+
+// Undecided says why a gathered delivery gets no decision from e: it is
+// ignored, or no policy decides its event.
+func (e *Engine) Undecided(g *Gathered) string {
+	if g.Ignored != "" {
+		return g.Ignored
+	}
+	for _, gs := range g.Subjects {
+		if len(e.PoliciesFor(gs.Subject)) > 0 {
+			return ""
+		}
+	}
+	if len(g.Subjects) == 0 {
+		return "no subject to decide"
+	}
+	s := g.Subjects[0].Subject
+	if s.CheckName != "" {
+		return fmt.Sprintf("check_run rerequested for %q, which no policy posts", s.CheckName)
+	}
+	return fmt.Sprintf("no policy decides %s %s", s.Event, s.Action)
 }
 
 // DecideDelivery gathers and decides a delivery. It returns a
@@ -104,8 +154,8 @@ func (e *Engine) DecideDelivery(ctx context.Context, d Delivery, facts Facts, op
 	if err != nil {
 		return nil, err
 	}
-	if g.Ignored != "" {
-		return nil, &NotPolicyEvent{Reason: g.Ignored}
+	if reason := e.Undecided(g); reason != "" {
+		return nil, &NotPolicyEvent{Reason: reason}
 	}
 	return e.DecideGathered(ctx, g, opts.Config), nil
 }
@@ -127,15 +177,15 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 			}
 		}
 	}
-	var doc map[string]any
-	if s.Policy == Deploy {
-		doc = g.deployInput(s, opts)
+	doc := eventInput(s)
+	if s.IsDeployment() {
+		g.deployInput(doc, s, opts)
 	} else {
-		doc = g.pullRequestInput(s)
+		g.pullRequestInput(doc, s)
 	}
 	gs := GatheredSubject{Subject: s}
 	if !opts.LocalConfig {
-		gs.repoConfigFile, gs.repoConfig, gs.repoConfigMissing = g.repoConfig(s)
+		gs.configs = &repoConfigs{facts: facts, subject: s, got: map[string]*repoConfig{}}
 	}
 	in, err := NewInput(doc)
 	if err != nil {
@@ -144,18 +194,6 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 	gs.Input, gs.doc, gs.extra = in, doc, g.extra
 	return gs
 }
-
-// RepoConfigFound reports whether the repository has its own config file
-// for the subject's policy (as read while gathering).
-func (gs GatheredSubject) RepoConfigFound() bool { return gs.repoConfig != nil }
-
-// RepoConfigMissing reports whether GitHub said the repository has no
-// config file for the policy. A config that could not be read is neither
-// found nor missing: the decision then fails closed.
-func (gs GatheredSubject) RepoConfigMissing() bool { return gs.repoConfigMissing }
-
-// RepoConfigFile names the repository config file read, when one was.
-func (gs GatheredSubject) RepoConfigFile() string { return gs.repoConfigFile }
 
 // WithDeploymentsToday returns the subject with the day's deployment count
 // in its input: the count is taken under the caller's lock, after the slow
@@ -183,33 +221,95 @@ func (gs GatheredSubject) WithDeploymentsToday(n int) (GatheredSubject, error) {
 	return gs, nil
 }
 
-// DecideSubject decides one gathered subject with the repository's own
-// config when it has one, with fallback (the server's default) when it has
-// none, and with no config at all when it could not be read (the decision
-// then denies).
-func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, fallback *Config) Outcome {
-	if gs.repoConfig != nil || !gs.repoConfigMissing {
-		return e.decideGathered(ctx, gs, nil)
-	}
-	return e.decideGathered(ctx, gs, fallback)
-}
-
-func (e *Engine) decideGathered(ctx context.Context, gs GatheredSubject, local *Config) Outcome {
+// DecideSubject decides one gathered subject with one policy. Its config
+// is local's when local is set; else the repository's own file; else,
+// when GitHub says the repository has none, the engine's own (the
+// server's default); and none when the repository's could not be read (a
+// fact.unavailable, so the decision denies).
+func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *PolicySpec, local *Config) Outcome {
 	s := gs.Subject
 	extra := slices.Clone(gs.extra)
 	var cfg *ConfigFile
+	source := ""
 	switch {
-	case local != nil:
-		cfg = local.Files[s.Policy]
-	case gs.repoConfig != nil:
-		var err error
-		cfg, err = parseConfigFile(gs.repoConfigFile, gs.repoConfig, e.schemas.byPolicy[s.Policy], e.schemas.problems[s.Policy])
-		if err != nil {
-			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: err.Error()})
+	case spec.Config == "":
+	case local != nil || gs.configs == nil:
+		if local == nil {
+			local = e.config
+		}
+		cfg = local.For(spec)
+		source = "local " + local.Dir.file(spec.ConfigFile())
+	default:
+		rc := gs.configs.read(ctx, spec.Config)
+		switch {
+		case rc.data != nil:
+			var err error
+			cfg, err = parseConfigFile(rc.file, rc.data, e.schemas.byName[spec.Config], e.schemas.problems[spec.Config])
+			if err != nil {
+				extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: err.Error()})
+			}
+			source = "repository " + rc.file
+		case rc.missing:
+			cfg = e.config.For(spec)
+			source = "default " + e.config.Dir.file(spec.ConfigFile())
+		default:
+			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("config %s: %v", rc.file, rc.err)})
+			source = "unavailable: the repository's " + rc.file + " could not be read"
 		}
 	}
-	d, _ := e.decide(ctx, s.Policy, gs.Input, cfg, extra, nil)
-	return Outcome{Subject: s, Input: gs.Input, Decision: d}
+	d, _ := e.decide(ctx, spec.Name, gs.Input, cfg, extra, nil)
+	o := Outcome{Subject: s, Input: gs.Input, Decision: d, Answer: spec.Answer, Config: source}
+	if spec.Answer == AnswerCheck {
+		o.CheckName = spec.CheckName
+	}
+	return o
+}
+
+// repoConfigs reads a subject's repository config files, each once.
+type repoConfigs struct {
+	facts   Facts
+	subject Subject
+	mu      sync.Mutex
+	got     map[string]*repoConfig
+}
+
+// repoConfig is one config file of a repository, as read: its data, or
+// GitHub's word that there is none, or why it could not be read.
+type repoConfig struct {
+	file    string
+	data    []byte
+	missing bool
+	err     error
+}
+
+// read reads .repol/<name>.yaml at the subject's ConfigRef. No file means
+// the default applies; a failure to read it is a fact unavailable.
+func (rc *repoConfigs) read(ctx context.Context, name string) *repoConfig {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if c, ok := rc.got[name]; ok {
+		return c
+	}
+	s := rc.subject
+	c := &repoConfig{file: fmt.Sprintf("%s@%s:.repol/%s", s.Repo, s.ConfigRef, configFile(name))}
+	if s.Repo.Owner == "" || s.ConfigRef == "" {
+		c.err = errors.New("the delivery names no repository or branch to read it from")
+	} else {
+		data, err := rc.facts.ConfigFile(ctx, s.Repo, s.ConfigRef, configFile(name))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			c.missing = true
+		case err != nil:
+			c.err = err
+		default:
+			c.data = data
+		}
+	}
+	// A cancelled read is not GitHub's answer: a later decision tries again.
+	if ctx.Err() == nil {
+		rc.got[name] = c
+	}
+	return c
 }
 
 // gatherer collects facts for one subject, turning each failure into a
@@ -228,10 +328,74 @@ func (g *gatherer) ok(err error, what string) bool {
 	return false
 }
 
-func (g *gatherer) pullRequestInput(s Subject) map[string]any {
-	doc := map[string]any{}
+// eventInput is what the delivery itself says, for every policy and at
+// no request: input.event, input.repository, and input.pull_request or
+// input.deployment, named as GitHub's REST API names them.
+func eventInput(s Subject) map[string]any {
+	event := map[string]any{"name": s.Event}
+	if s.Action != "" {
+		event["action"] = s.Action
+	}
+	if s.DeliveryID != "" {
+		event["delivery_id"] = s.DeliveryID
+	}
+	if s.Sender != "" {
+		event["sender"] = map[string]any{"login": s.Sender}
+	}
+	doc := map[string]any{"event": event}
+	if r := s.Repository; r != nil {
+		doc["repository"] = map[string]any{
+			"full_name": r.FullName, "owner": r.Owner, "name": r.Name, "default_branch": r.DefaultBranch,
+			"private": r.Private, "visibility": r.Visibility, "topics": anySlice(r.Topics),
+		}
+	}
+	if s.PR != nil {
+		doc["pull_request"] = prInput(s.PR)
+	}
+	if d := s.Deployment; d != nil {
+		dep := map[string]any{"environment": d.Environment, "ref": d.Ref, "sha": d.SHA, "task": d.Task}
+		if d.ID != 0 {
+			dep["id"] = d.ID
+		}
+		if d.Creator != "" {
+			dep["creator"] = map[string]any{"login": d.Creator}
+		}
+		doc["deployment"] = dep
+	}
+	return doc
+}
+
+func prInput(pr *PullRequestInfo) map[string]any {
+	labels := make([]any, len(pr.Labels))
+	for i, l := range pr.Labels {
+		labels[i] = map[string]any{"name": l}
+	}
+	head := map[string]any{"ref": pr.HeadRef, "sha": pr.HeadSHA, "label": pr.HeadLabel}
+	if pr.HeadRepo != "" {
+		head["repo"] = map[string]any{"full_name": pr.HeadRepo}
+	}
+	out := map[string]any{
+		"number": pr.Number, "title": pr.Title, "body": pr.Body, "draft": pr.Draft, "state": pr.State,
+		"labels":             labels,
+		"user":               map[string]any{"login": pr.Author},
+		"author_association": pr.AuthorAssociation,
+		"head":               head,
+		"base":               map[string]any{"ref": pr.BaseRef, "sha": pr.BaseSHA},
+		"fork":               pr.FromFork(),
+	}
+	for key, n := range map[string]*int{"additions": pr.Additions, "deletions": pr.Deletions, "changed_files": pr.ChangedFiles} {
+		if n != nil {
+			out[key] = *n
+		}
+	}
+	return out
+}
+
+// pullRequestInput adds the seed's pull request facts: head_ref, base_ref
+// and workflow_meta.
+func (g *gatherer) pullRequestInput(doc map[string]any, s Subject) {
 	if s.PR == nil {
-		return doc
+		return
 	}
 	pr := *s.PR
 	// A fork's branch is not one of ours: its "main" must not pass for
@@ -254,7 +418,6 @@ func (g *gatherer) pullRequestInput(s Subject) map[string]any {
 		meta["signed_off"] = signed
 	}
 	doc["workflow_meta"] = meta
-	return doc
 }
 
 func (g *gatherer) approvers(pr PullRequestInfo) ([]any, bool) {
@@ -273,8 +436,9 @@ func (g *gatherer) prSignedOff(pr PullRequestInfo) (bool, bool) {
 	return signedOff(commits), true
 }
 
-func (g *gatherer) deployInput(s Subject, opts GatherOptions) map[string]any {
-	doc := map[string]any{}
+// deployInput adds the seed's deployment facts: environment, ref,
+// repo_environments and workflow_meta.
+func (g *gatherer) deployInput(doc map[string]any, s Subject, opts GatherOptions) {
 	if s.Environment != nil {
 		doc["environment"] = *s.Environment
 	}
@@ -317,26 +481,6 @@ func (g *gatherer) deployInput(s Subject, opts GatherOptions) map[string]any {
 		g.ok(errors.New("not supplied"), "deployments today")
 	}
 	doc["workflow_meta"] = meta
-	return doc
-}
-
-// repoConfig reads the subject's policy config from its repository at
-// ConfigRef. No file means no config (the policy denies for that); a
-// failure to read it is a fact unavailable.
-func (g *gatherer) repoConfig(s Subject) (file string, data []byte, missing bool) {
-	if s.Repo.Owner == "" || s.ConfigRef == "" {
-		return "", nil, false
-	}
-	name := s.Policy.ConfigFile()
-	file = fmt.Sprintf("%s@%s:.repol/%s", s.Repo, s.ConfigRef, name)
-	data, err := g.facts.ConfigFile(g.ctx, s.Repo, s.ConfigRef, name)
-	if errors.Is(err, ErrNotFound) {
-		return "", nil, true
-	}
-	if !g.ok(err, "config "+file) {
-		return "", nil, false
-	}
-	return file, data, false
 }
 
 func anySlice(ss []string) []any {

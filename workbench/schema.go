@@ -20,27 +20,30 @@ type compiledSchema struct {
 	schema *jsonschema.Schema
 }
 
-// schemaSet holds the compiled schema of every policy's config. A schema
-// that is missing or broken is reported per policy; that policy's config
-// then counts as invalid.
+// schemaSet holds the compiled schema of every config the policies read,
+// by config name. A schema that is missing or broken is reported for its
+// config, which then counts as invalid.
 type schemaSet struct {
-	byPolicy map[Policy]*compiledSchema
-	problems map[Policy]Problems
+	byName   map[string]*compiledSchema
+	problems map[string]Problems
 }
 
-func newSchemaSet(dir Dir) *schemaSet {
-	out := map[Policy]*compiledSchema{}
-	problems := map[Policy]Problems{}
-	for _, p := range Policies() {
-		file := dir.file(p.SchemaFile())
-		s, err := compileSchema(dir, p.SchemaFile())
-		if err != nil {
-			problems[p] = Problems{{Pos: Pos{File: file}, Code: "schema", Msg: fmt.Sprintf("cannot validate config: %v", err)}}
+func newSchemaSet(dir Dir, specs []*PolicySpec) *schemaSet {
+	set := &schemaSet{byName: map[string]*compiledSchema{}, problems: map[string]Problems{}}
+	for _, spec := range specs {
+		name := spec.Config
+		if name == "" || set.byName[name] != nil || set.problems[name] != nil {
 			continue
 		}
-		out[p] = &compiledSchema{file: file, schema: s}
+		file := dir.file(schemaFile(name))
+		s, err := compileSchema(dir, schemaFile(name))
+		if err != nil {
+			set.problems[name] = Problems{{Pos: Pos{File: file}, Code: "schema", Msg: fmt.Sprintf("cannot validate config %s of policy %s: %v", configFile(name), spec.Name, err)}}
+			continue
+		}
+		set.byName[name] = &compiledSchema{file: file, schema: s}
 	}
-	return &schemaSet{byPolicy: out, problems: problems}
+	return set
 }
 
 func compileSchema(dir Dir, name string) (*jsonschema.Schema, error) {

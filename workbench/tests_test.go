@@ -39,8 +39,8 @@ func TestRepositoryPolicyTestsPass(t *testing.T) {
 func failingSources() Sources {
 	src := repoSources()
 	src.Policies = Dir{Name: "policies", FS: fstest.MapFS{
-		"deploy.rego":      {Data: []byte("package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains {\"code\": \"c\", \"msg\": \"m\"} if input.x\n")},
-		"pullrequest.rego": {Data: []byte("package github.pullrequest\n\nallow := true\n\nviolations := set()\n")},
+		"deploy.rego":      {Data: []byte(deployHeader + "package github.deploy\n\ndefault allow := false\n\nallow if count(violations) == 0\n\nviolations contains {\"code\": \"c\", \"msg\": \"m\"} if input.x\n")},
+		"pullrequest.rego": {Data: []byte(pullRequestHeader + "package github.pullrequest\n\nallow := true\n\nviolations := set()\n")},
 		"deploy_test.rego": {Data: []byte(`package github.deploy_test
 
 import data.github.deploy

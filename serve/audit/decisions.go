@@ -74,10 +74,12 @@ const insertDecision = `
 			shadow_decision, shadow_violations, shadow_policy_hash, disagree)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// newID returns a time-ordered UUID (version 7): consecutive decisions
-// land on the last page of the id index, instead of each on a random page
-// of it that the commit must then write.
-func newID() string {
+// NewID returns a time-ordered UUID (version 7), as Insert gives a record
+// without one: consecutive decisions land on the last page of the id
+// index, instead of each on a random page of it that the commit must then
+// write. A caller that names the record before storing it (a check run's
+// summary carries its audit id) takes one here.
+func NewID() string {
 	if id, err := uuid.NewV7(); err == nil {
 		return id.String()
 	}
@@ -87,7 +89,7 @@ func newID() string {
 // insert records r, within tx when it is not nil.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *Record) error {
 	if r.ID == "" {
-		r.ID = newID()
+		r.ID = NewID()
 	}
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
@@ -189,9 +191,14 @@ func (s *Store) BeginDeploy(ctx context.Context, d *Delivery) (*DeployGate, erro
 }
 
 // ApprovedToday counts the deployments to repo's environment approved on
-// the current UTC day. Until the gate ends, no other process counts
-// them: on PostgreSQL it holds a lock on that environment's day.
-func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string) (int, error) {
+// the current UTC day: those that every one of the deployment policies
+// named allowed (a deployment is approved only when all of them allow).
+// Until the gate ends, no other process counts them: on PostgreSQL it
+// holds a lock on that environment's day.
+func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string, policies []string) (int, error) {
+	if len(policies) == 0 {
+		return 0, nil
+	}
 	d, day := g.s.dialect, g.s.dialect.dayArg(g.at)
 	if d.lockDeployDay != "" {
 		if _, err := g.tx.ExecContext(ctx, d.rebind(d.lockDeployDay), repo, environment, day); err != nil {
@@ -199,10 +206,19 @@ func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string
 		}
 	}
 	var n int
+	args := []any{repo, environment, day}
+	for _, p := range policies {
+		args = append(args, p)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(policies)), ", ")
 	err := g.tx.QueryRowContext(ctx, d.rebind(`
-		SELECT COUNT(*) FROM decisions
-		WHERE repo = ? AND environment = ? AND day = ? AND policy = 'deploy' AND decision = 'allow' AND source = 'webhook'`),
-		repo, environment, day).Scan(&n)
+		SELECT COUNT(*) FROM (
+			SELECT COALESCE(NULLIF(delivery_id, ''), id) AS deployment FROM decisions
+			WHERE repo = ? AND environment = ? AND day = ? AND source = 'webhook' AND policy IN (`+marks+`)
+			GROUP BY COALESCE(NULLIF(delivery_id, ''), id)
+			HAVING MIN(decision) = 'allow' AND MAX(decision) = 'allow'
+		) approved`),
+		args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count deployments today: %w", err)
 	}

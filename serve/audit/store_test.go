@@ -160,7 +160,7 @@ func testDeployGateSerializes(t *testing.T, dsn string) {
 				errs <- err
 				return
 			}
-			n, err := g.ApprovedToday(ctx, "o/r", "prod")
+			n, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"})
 			if err != nil {
 				g.Rollback()
 				errs <- err
@@ -507,7 +507,7 @@ func TestPostgresPrivileges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.ApprovedToday(ctx, "o/r", "prod"); err != nil {
+	if _, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Insert(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "webhook", Repo: "o/r", Environment: "prod"}); err != nil {

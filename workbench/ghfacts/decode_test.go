@@ -33,7 +33,7 @@ func FuzzDecodeAsGoGitHub(f *testing.F) {
 	f.Add(uint8(1), []byte(`[{"user":{"login":"mallory"},"user":null,"state":"approved"}]`))
 	f.Add(uint8(2), []byte(`[{"sha":"1","commit":{"message":"Signed-off-by: a"},"commit":null}]`))
 	f.Add(uint8(3), []byte(`{"check_runs":[{"name":"t","conclusion":"success","conclusion":null}]}`))
-	fixtures, _ := filepath.Glob("../../fixtures/*.json")
+	fixtures, _ := filepath.Glob("../../internal/testrepo/testdata/fixtures/*.json")
 	for _, name := range fixtures {
 		data, err := os.ReadFile(name)
 		if err != nil {

@@ -22,7 +22,7 @@ import (
 func TestGatherAsGoGitHubDecodes(t *testing.T) {
 	ctx := context.Background()
 	compared := 0
-	fixtures, err := fixture.Load(os.DirFS("../../fixtures"), "fixtures")
+	fixtures, err := fixture.Load(os.DirFS("../../internal/testrepo/testdata/fixtures"), "fixtures")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func FuzzValid(f *testing.F) {
 	f.Add(append(bytes.Repeat([]byte("["), MaxDepth), bytes.Repeat([]byte("]"), MaxDepth)...))
 	f.Add(append(append([]byte(`{"a":`), bytes.Repeat([]byte("["), MaxDepth-1)...), append(bytes.Repeat([]byte("]"), MaxDepth-1), '}')...))
 	f.Add(append(append([]byte(`{"a":`), bytes.Repeat([]byte("["), MaxDepth)...), append(bytes.Repeat([]byte("]"), MaxDepth), '}')...))
-	files, _ := filepath.Glob("../../fixtures/*.json")
+	files, _ := filepath.Glob("../../internal/testrepo/testdata/fixtures/*.json")
 	for _, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {
@@ -104,7 +104,7 @@ func members(data []byte, depth int, member func(key, value []byte)) bool {
 // BenchmarkValid checks every shipped fixture: the text Scanner reads most,
 // webhook payloads and API responses, long runs of ASCII in strings.
 func BenchmarkValid(b *testing.B) {
-	files, err := filepath.Glob("../../fixtures/*.json")
+	files, err := filepath.Glob("../../internal/testrepo/testdata/fixtures/*.json")
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no fixtures: %v", err)
 	}
