@@ -29,7 +29,7 @@ var defaults embed.FS
 // oneShot are the commands that run once on a repository's policies,
 // config and fixtures and exit.
 var oneShot = map[string]bool{"check": true, "test": true, "eval": true, "replay": true, "diff": true,
-	"ci": true, "build": true}
+	"ci": true, "build": true, "policies": true, "fmt": true, "init": true}
 
 func main() {
 	if len(os.Args) > 1 && os.Getenv("GOGC") == "" {

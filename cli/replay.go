@@ -224,6 +224,11 @@ func replayRaw(ctx context.Context, e *workbench.Engine, opts replayOptions, env
 			return usagef("%s: %v", opts.targets[0], strings.Replace(err.Error(), "input", "payload", 1))
 		}
 	}
+	if _, err := fixture.Parse(opts.targets[0], data); err == nil {
+		// A fixture's wrapper is no webhook payload: deciding it would
+		// judge the wrapper and say nothing of the case.
+		return usagef("%s is a fixture, not a raw payload: replay it without --event (gitpoli replay %s)", opts.targets[0], opts.targets[0])
+	}
 	d := workbench.Delivery{Event: opts.event, ID: opts.deliveryID, Payload: data}
 	dopts := workbench.DeliveryOptions{Config: e.Config()}
 	if opts.deploymentsToday >= 0 {
@@ -236,11 +241,16 @@ func replayRaw(ctx context.Context, e *workbench.Engine, opts replayOptions, env
 func writeOutcomes(env Env, opts replayOptions, outcomes []workbench.Outcome, err error) error {
 	var npe *workbench.NotPolicyEvent
 	if errors.As(err, &npe) {
+		// The user named this delivery to have it decided: that nothing
+		// decides it is an answer of no, not a success.
 		if *opts.format == "json" {
-			return writeJSON(env.Stdout, map[string]string{"ignored": npe.Reason})
+			if err := writeJSON(env.Stdout, map[string]string{"ignored": npe.Reason}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(env.Stdout, "not a policy event: %s\n", npe.Reason)
 		}
-		fmt.Fprintf(env.Stdout, "not a policy event: %s\n", npe.Reason)
-		return nil
+		return errDeny
 	}
 	if err != nil {
 		return &usageError{err}
@@ -250,6 +260,7 @@ func writeOutcomes(env Env, opts replayOptions, outcomes []workbench.Outcome, er
 			return err
 		}
 	} else {
+		last := ""
 		for _, o := range outcomes {
 			what := o.Subject.Repo.String()
 			if o.Subject.PR != nil {
@@ -258,7 +269,11 @@ func writeOutcomes(env Env, opts replayOptions, outcomes []workbench.Outcome, er
 			if o.Subject.Environment != nil {
 				what += " → " + *o.Subject.Environment
 			}
-			fmt.Fprintf(env.Stdout, "%s\n", what)
+			// Every policy that decides the subject, under it once.
+			if what != last {
+				fmt.Fprintf(env.Stdout, "%s\n", what)
+				last = what
+			}
 			writeDecisionText(env.Stdout, o.Decision)
 		}
 	}

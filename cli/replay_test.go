@@ -31,6 +31,7 @@ func TestReplayCommands(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(repo, "payload.json"), string(payload))
 	writeFile(t, filepath.Join(repo, "ping.json"), `{"zen": "Keep it logically awesome.", "hook_id": 1}`)
+	writeFile(t, filepath.Join(repo, "array.json"), `[1]`)
 
 	tests := []struct {
 		name     string
@@ -43,7 +44,9 @@ func TestReplayCommands(t *testing.T) {
 		{"wrong_expectation", []string{"replay", "wrong.json"}, nil, 1},
 		{"malformed_fixture", []string{"replay", "broken.json"}, nil, 2},
 		{"raw_payload", []string{"replay", "payload.json", "--event", "pull_request"}, nil, 1},
-		{"raw_ping", []string{"replay", "ping.json", "--event", "ping"}, nil, 0},
+		{"raw_ping", []string{"replay", "ping.json", "--event", "ping"}, nil, 1},
+		{"raw_fixture", []string{"replay", "fixtures/pull_request.opened.octokit.json", "--event", "pull_request"}, nil, 2},
+		{"raw_array", []string{"replay", "array.json", "--event", "pull_request"}, nil, 2},
 		{"raw_not_json", []string{"replay", "broken.json", "--event", "pull_request"}, nil, 2},
 		{"live_without_token", []string{"replay", "octo/repo#7"}, nil, 2},
 		{"test_includes_fixtures", []string{"test", "--fixtures", "fixtures"}, nil, 0},

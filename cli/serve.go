@@ -171,7 +171,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 	}
 	var shadow *workbench.Sources
 	if opts.shadow != "" {
-		dir, err := resolveDir(env, opts.shadow, "policies")
+		dir, err := resolveDir(env, opts.shadow, "policies", true)
 		if err != nil {
 			return cfg, err
 		}

@@ -1,10 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,21 +50,23 @@ func (s *sourceFlags) engine(ctx context.Context, env Env) (*workbench.Engine, e
 func (s *sourceFlags) resolve(env Env) (workbench.Sources, error) {
 	var src workbench.Sources
 	var err error
-	if src.Policies, err = resolveDir(env, s.policies, "policies"); err != nil {
+	own := s.ownPolicies(env)
+	if src.Policies, err = resolveDir(env, s.policies, "policies", own); err != nil {
 		return src, err
 	}
-	if src.Config, err = resolveDir(env, s.config, ".repol"); err != nil {
+	if src.Config, err = resolveDir(env, s.config, ".repol", own); err != nil {
 		return src, err
 	}
-	if src.Schemas, err = resolveDir(env, s.schemas, "schemas"); err != nil {
+	if src.Schemas, err = resolveDir(env, s.schemas, "schemas", own); err != nil {
 		return src, err
 	}
 	return src, nil
 }
 
 // resolveDir picks the directory given by a flag (which must exist), or
-// the working directory's default one, or the embedded one.
-func resolveDir(env Env, flagValue, name string) (workbench.Dir, error) {
+// the working directory's own, or, in a directory without policies of its
+// own, the built-in one (workbench.WorkspaceDir).
+func resolveDir(env Env, flagValue, name string, ownPolicies bool) (workbench.Dir, error) {
 	if flagValue != "" {
 		path := env.path(flagValue)
 		info, err := os.Stat(path)
@@ -76,21 +78,13 @@ func resolveDir(env Env, flagValue, name string) (workbench.Dir, error) {
 		}
 		return workbench.Dir{FS: os.DirFS(path), Name: filepath.ToSlash(flagValue)}, nil
 	}
-	local := name
-	if env.Dir != "" {
-		local = filepath.Join(env.Dir, name)
-	}
-	if info, err := os.Stat(local); err == nil && info.IsDir() {
-		return workbench.Dir{FS: os.DirFS(local), Name: name}, nil
-	}
-	if env.Defaults == nil {
-		return workbench.Dir{}, fmt.Errorf("no %s directory here and no built-in one", name)
-	}
-	sub, err := fs.Sub(env.Defaults, name)
-	if err != nil {
-		return workbench.Dir{}, fmt.Errorf("built-in %s: %w", name, err)
-	}
-	return workbench.Dir{FS: sub, Name: name, Embedded: true}, nil
+	return workbench.WorkspaceDir(cmp.Or(env.Dir, "."), name, env.Defaults, ownPolicies)
+}
+
+// ownPolicies reports whether the policies are the user's: named by
+// --policies, or a policies directory in the working directory.
+func (s *sourceFlags) ownPolicies(env Env) bool {
+	return s.policies != "" || workbench.HasPolicies(cmp.Or(env.Dir, "."))
 }
 
 func flagName(dir string) string {
@@ -103,7 +97,7 @@ func flagName(dir string) string {
 // loadFixtureDir loads the fixtures of --fixtures, ./fixtures or the
 // built-in corpus. A directory with none is not an error.
 func (s *sourceFlags) loadFixtureDir(env Env) ([]*fixture.Fixture, error) {
-	d, err := resolveDir(env, s.fixtures, "fixtures")
+	d, err := resolveDir(env, s.fixtures, "fixtures", s.ownPolicies(env))
 	if err != nil {
 		return nil, err
 	}

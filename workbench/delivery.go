@@ -180,13 +180,13 @@ func Prefilter(d Delivery) error {
 	}
 	if !ok {
 		if d.Event == "" {
-			return fmt.Errorf("delivery %s: no event name", d.ID)
+			return d.errorf("no event name")
 		}
 		return &NotPolicyEvent{Reason: d.Event + " events decide nothing"}
 	}
 	action, err := PayloadAction(d.Payload)
 	if err != nil {
-		return fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+		return d.errorf("payload: %w", err)
 	}
 	if !slices.Contains(actions, action) {
 		return &NotPolicyEvent{Reason: d.Event + " " + action}
@@ -251,6 +251,9 @@ func isActionKey(raw []byte) bool {
 // a JSON object is an error. A payload that lacks fields its event must
 // carry still yields subjects, marked Invalid, so that it is denied.
 func Normalize(d Delivery) ([]Subject, error) {
+	if kind := jsonValueKind(d.Payload); kind != "object" {
+		return nil, d.errorf("payload must be a JSON object (a webhook body), got %s", kind)
+	}
 	var p payload
 	// The few fields read, out of tens of kilobytes: trimmed first, the
 	// payload decodes as it would whole in a fraction of the time; the
@@ -258,7 +261,7 @@ func Normalize(d Delivery) ([]Subject, error) {
 	if trimmed, ok := jsontext.Trim(d.Payload, payloadType); !ok || json.Unmarshal(trimmed, &p) != nil {
 		p = payload{}
 		if err := json.Unmarshal(d.Payload, &p); err != nil {
-			return nil, fmt.Errorf("delivery %s: payload: %w", d.ID, err)
+			return nil, d.errorf("payload: %w", err)
 		}
 	}
 	ignore := func(format string, args ...any) ([]Subject, error) {
@@ -312,7 +315,7 @@ func Normalize(d Delivery) ([]Subject, error) {
 		}
 		return []Subject{deploySubject(base, p)}, nil
 	case "":
-		return nil, fmt.Errorf("delivery %s: no event name", d.ID)
+		return nil, d.errorf("no event name")
 	}
 	return ignore("%s events decide nothing", d.Event)
 }
@@ -378,6 +381,27 @@ func prSubject(s Subject, p *payloadPR) Subject {
 	return s
 }
 
+// jsonValueKind names the kind of JSON value data begins with.
+func jsonValueKind(data []byte) string {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
 // callbackPath is the only shape a deployment callback URL may have.
 var callbackPath = regexp.MustCompile(`^/(?:api/v3/)?repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)/deployment_protection_rule$`)
 
@@ -429,4 +453,13 @@ func deploymentRef(ref, sha string) string {
 		return ""
 	}
 	return "refs/heads/" + ref
+}
+
+// errorf is an error about the delivery, naming it when it has an id.
+func (d Delivery) errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if d.ID == "" {
+		return err
+	}
+	return fmt.Errorf("delivery %s: %w", d.ID, err)
 }

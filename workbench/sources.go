@@ -1,8 +1,11 @@
 package workbench
 
 import (
+	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 )
 
 // Dir is a directory of user files: policies, config or schemas.
@@ -29,4 +32,36 @@ type Sources struct {
 	Policies Dir
 	Config   Dir
 	Schemas  Dir
+}
+
+// WorkspaceDir picks one directory of a workspace: root/name when it
+// exists; else the built-in copy of name in builtin, but only for a
+// workspace without policies of its own (gitpoli's own demo); else an
+// empty directory. A repository of the user's never has gitpoli's
+// fixtures, config or schemas mixed in with its own policies.
+func WorkspaceDir(root, name string, builtin fs.FS, ownPolicies bool) (Dir, error) {
+	local := filepath.Join(root, name)
+	if info, err := os.Stat(local); err == nil && info.IsDir() {
+		return Dir{FS: os.DirFS(local), Name: name}, nil
+	}
+	if builtin == nil || ownPolicies {
+		return Dir{FS: emptyFS{}, Name: name}, nil
+	}
+	sub, err := fs.Sub(builtin, name)
+	if err != nil {
+		return Dir{}, fmt.Errorf("built-in %s: %w", name, err)
+	}
+	return Dir{FS: sub, Name: name, Embedded: true}, nil
+}
+
+// HasPolicies reports whether root has a policies directory of its own.
+func HasPolicies(root string) bool {
+	info, err := os.Stat(filepath.Join(root, "policies"))
+	return err == nil && info.IsDir()
+}
+
+type emptyFS struct{}
+
+func (emptyFS) Open(name string) (fs.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }

@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -24,8 +22,10 @@ import (
 )
 
 // Workspace is a directory whose policies/, .repol/, schemas/ and
-// fixtures/ a session reads; where one is missing, the built-in copy in
-// Defaults is used.
+// fixtures/ a session reads. Where the directory has no policies of its
+// own, the built-in copies in Defaults stand in for what is missing (the
+// demo of gitpoli's own repository); a repository with its own policies
+// gets none of them.
 type Workspace struct {
 	Root     string
 	Defaults fs.FS
@@ -37,29 +37,13 @@ var dirNames = [...]string{"policies", ".repol", "schemas", "fixtures"}
 // Dirs returns the directories a session reads, and watches those on disk.
 func (w Workspace) Dirs() (policies, config, schemas, fixtures workbench.Dir, err error) {
 	var ds [len(dirNames)]workbench.Dir
+	own := workbench.HasPolicies(w.Root)
 	for i, name := range dirNames {
-		local := filepath.Join(w.Root, name)
-		if info, statErr := os.Stat(local); statErr == nil && info.IsDir() {
-			ds[i] = workbench.Dir{FS: os.DirFS(local), Name: name}
-			continue
+		if ds[i], err = workbench.WorkspaceDir(w.Root, name, w.Defaults, own); err != nil {
+			return ds[0], ds[1], ds[2], ds[3], err
 		}
-		if w.Defaults == nil {
-			ds[i] = workbench.Dir{FS: emptyFS{}, Name: name}
-			continue
-		}
-		sub, subErr := fs.Sub(w.Defaults, name)
-		if subErr != nil {
-			return ds[0], ds[1], ds[2], ds[3], fmt.Errorf("built-in %s: %w", name, subErr)
-		}
-		ds[i] = workbench.Dir{FS: sub, Name: name, Embedded: true}
 	}
 	return ds[0], ds[1], ds[2], ds[3], nil
-}
-
-type emptyFS struct{}
-
-func (emptyFS) Open(name string) (fs.File, error) {
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }
 
 // Snapshot is everything the workbench shows for one state of the files.

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gitpoli/gitpoli/workbench"
+)
+
+func runPoliciesCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("policies", env)
+	sources := addSourceFlags(fs)
+	format := addFormatFlag(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: gitpoli policies [--policies DIR] [--format text|json]")
+		fmt.Fprintln(fs.Output(), "\nLists the policies: every package under github. whose METADATA carries\ncustom.gitpoli, with the events it decides, how GitHub is answered, and its\nconfig. Exit 1 when the policies have problems (gitpoli check says which).")
+		fs.PrintDefaults()
+	}
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	e, err := sources.engine(ctx, env)
+	if err != nil {
+		return err
+	}
+	specs := e.Policies()
+	if specs == nil {
+		specs = []*workbench.PolicySpec{}
+	}
+	if *format == "json" {
+		return writeJSON(env.Stdout, specs)
+	}
+	writePoliciesText(env.Stdout, specs, e.Sources().Config)
+	return nil
+}
+
+func writePoliciesText(w io.Writer, specs []*workbench.PolicySpec, config workbench.Dir) {
+	if len(specs) == 0 {
+		fmt.Fprintln(w, "no policies: annotate a package under github. with custom.gitpoli (README, Writing a policy)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tON\tANSWER\tCONFIG\tWHERE")
+	for _, s := range specs {
+		on := make([]string, len(s.On))
+		for i, t := range s.On {
+			on[i] = t.String()
+		}
+		answer := string(s.Answer)
+		if s.Answer == workbench.AnswerCheck {
+			answer += " " + fmt.Sprintf("%q", s.CheckName)
+		}
+		cfg := "-"
+		if s.Config != "" {
+			cfg = strings.TrimPrefix(config.Name+"/", "/") + s.ConfigFile()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(on, ", "), answer, cfg, s.Pos)
+	}
+	tw.Flush()
+}
