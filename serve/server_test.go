@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -1202,5 +1203,194 @@ func TestReclaimedPullRequestWhoseCheckRunFailed(t *testing.T) {
 	out := logs.String()
 	if !strings.Contains(out, "its answer could not be sent to GitHub then") || strings.Contains(out, "already decided and answered") {
 		t.Errorf("log:\n%s", out)
+	}
+}
+
+// wipSources is the test repository with the no-WIP policy of
+// examples/wip added, and without the pull-request policy when alone.
+func wipSources(t *testing.T, alone bool) workbench.Sources {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"policies", ".repol", "schemas"} {
+		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join("../internal/testrepo/testdata", d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.CopyFS(dir, os.DirFS("../examples/wip")); err != nil {
+		t.Fatal(err)
+	}
+	if alone {
+		for _, name := range []string{"policies/pullrequest.rego", "policies/pullrequest_test.rego", ".repol/pullrequest.yaml", "schemas/pullrequest.schema.json"} {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return workbench.Sources{
+		Policies: workbench.Dir{FS: os.DirFS(filepath.Join(dir, "policies")), Name: "policies"},
+		Config:   workbench.Dir{FS: os.DirFS(filepath.Join(dir, ".repol")), Name: ".repol"},
+		Schemas:  workbench.Dir{FS: os.DirFS(filepath.Join(dir, "schemas")), Name: "schemas"},
+	}
+}
+
+// TestEachCheckPolicyPostsItsCheckRun: a policy added as Rego alone (the
+// no-WIP policy) gets its own check run beside the pull-request policy's,
+// created once per head and updated after that; with the pull-request
+// policy deleted, it is the only one.
+func TestEachCheckPolicyPostsItsCheckRun(t *testing.T) {
+	for _, alone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("alone=%v", alone), func(t *testing.T) {
+			gh, f := fakeGitHubFor(t, "pull_request.opened.octokit.json")
+			h := startConfig(t, gh, "", func(c *Config) { c.Sources = wipSources(t, alone) })
+			var payload map[string]any
+			if err := json.Unmarshal(withInstallation(t, f.Payload), &payload); err != nil {
+				t.Fatal(err)
+			}
+			payload["pull_request"].(map[string]any)["title"] = "WIP: Update the README with new information."
+			body, _ := json.Marshal(payload)
+			h.deliver("pull_request", "wip-1", body, "")
+			h.waitState("wip-1", "done")
+			runs := map[string]post{}
+			for _, p := range gh.posts {
+				if p.path == "/repos/Codertocat/Hello-World/check-runs" {
+					name, _ := p.body["name"].(string)
+					if _, dup := runs[name]; dup {
+						t.Errorf("two check runs named %q", name)
+					}
+					runs[name] = p
+				}
+			}
+			want := 2
+			if alone {
+				want = 1
+			}
+			if len(runs) != want || len(gh.posts) != want {
+				t.Fatalf("check runs %v, posts %v; want %d", runs, gh.posts, want)
+			}
+			wip := runs["gitpoli / No WIP"]
+			summary, _ := wip.body["output"].(map[string]any)["summary"].(string)
+			if wip.body["conclusion"] != "failure" || wip.body["head_sha"] != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || !strings.Contains(summary, "`pr.wip`") {
+				t.Errorf("No WIP check run: %v", wip.body)
+			}
+			if pr, ok := runs["gitpoli / PR Policy"]; !alone && (!ok || pr.body["conclusion"] != "failure") {
+				t.Errorf("PR Policy check run: %v", pr.body)
+			}
+			recs, _ := h.srv.Store().ForDelivery(context.Background(), "wip-1")
+			policies := map[string]string{}
+			for _, r := range recs {
+				policies[r.Policy] = r.Decision
+			}
+			if policies["wip"] != "deny" || len(policies) != want {
+				t.Errorf("audit records by policy: %v", policies)
+			}
+			page, err := h.srv.Store().Query(context.Background(), audit.Filter{Limit: 10, Policy: "wip"})
+			if err != nil || len(page.Records) != 1 {
+				t.Errorf("audit filtered by policy wip: %+v %v", page.Records, err)
+			}
+
+			// The title fixed: GitHub lists the check run made for this
+			// head, and that one is updated, not a second one made.
+			q := url.Values{"check_name": {"gitpoli / No WIP"}, "filter": {"latest"}}
+			gh.add(map[string]fixture.Response{
+				"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?" + q.Encode(): {
+					Status: 200, Body: json.RawMessage(`{"total_count":1,"check_runs":[{"id":9,"name":"gitpoli / No WIP"}]}`)},
+			})
+			gh.mu.Lock()
+			gh.posts = nil
+			gh.mu.Unlock()
+			payload["action"] = "edited"
+			payload["pull_request"].(map[string]any)["title"] = "Update the README with new information."
+			body, _ = json.Marshal(payload)
+			h.deliver("pull_request", "wip-2", body, "")
+			h.waitState("wip-2", "done")
+			var updated []post
+			for _, p := range gh.posts {
+				if strings.Contains(p.path, "/check-runs") && p.body["name"] == "gitpoli / No WIP" {
+					updated = append(updated, p)
+				}
+			}
+			if len(updated) != 1 || updated[0].method != http.MethodPatch || updated[0].path != "/repos/Codertocat/Hello-World/check-runs/9" || updated[0].body["conclusion"] != "success" {
+				t.Errorf("after the edit, No WIP posts %+v, want one update of check run 9 to success", updated)
+			}
+		})
+	}
+}
+
+// TestDeploymentAnsweredOnceForAllItsPolicies: with a second deployment
+// policy and a record policy beside the starter deploy policy, GitHub
+// gets one answer, rejected because one policy denies, naming that
+// policy's violations; every policy's decision is its own record, and the
+// record policy's answers nothing.
+func TestDeploymentAnsweredOnceForAllItsPolicies(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	src := repoSources()
+	files := fstest.MapFS{}
+	if err := fs.WalkDir(src.Policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(src.Policies.FS, p)
+		files[p] = &fstest.MapFile{Data: data}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	files["freeze.rego"] = &fstest.MapFile{Data: []byte(`# METADATA
+# title: Change freeze
+# custom:
+#   gitpoli:
+#     on: [deployment_protection_rule]
+#     answer: deployment
+package github.freeze
+
+default allow := false
+
+allow if count(violations) == 0
+
+violations contains {"code": "freeze.on", "msg": sprintf("%s is frozen", [input.deployment.environment])} if {
+	input.deployment.environment == "staging"
+}
+`)}
+	files["watch.rego"] = &fstest.MapFile{Data: []byte(`# METADATA
+# custom:
+#   gitpoli:
+#     on: [deployment_protection_rule.requested]
+#     answer: record
+package github.watch
+
+allow := true
+
+violations := set()
+`)}
+	src.Policies.FS = files
+	h := startConfig(t, gh, "", func(c *Config) { c.Sources = src })
+	h.deliver("deployment_protection_rule", "d-many", withInstallation(t, f.Payload), "")
+	p := gh.waitPost(t)
+	h.waitState("d-many", "done")
+	comment, _ := p.body["comment"].(string)
+	if p.path != "/repos/product-os/deploynaut/actions/runs/12201231746/deployment_protection_rule" || p.body["state"] != "rejected" ||
+		!strings.Contains(comment, "**freeze** denies. Violations: freeze.on") || strings.Contains(comment, "**deploy**") {
+		t.Errorf("answer %s %v", p.path, p.body)
+	}
+	if len(gh.posts) != 1 {
+		t.Errorf("%d answers, want one: %+v", len(gh.posts), gh.posts)
+	}
+	recs, err := h.srv.Store().ForDelivery(context.Background(), "d-many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		got[r.Policy] = r.Decision
+		answered := strings.Contains(string(r.Detail), `"answer"`)
+		if answered != (r.Policy != "watch") {
+			t.Errorf("%s: detail %s", r.Policy, r.Detail)
+		}
+		if r.Policy != "watch" && !strings.Contains(comment, r.ID) {
+			t.Errorf("the answer names no audit id of %s: %q", r.Policy, comment)
+		}
+	}
+	if want := map[string]string{"deploy": "allow", "freeze": "deny", "watch": "allow"}; !maps.Equal(got, want) {
+		t.Errorf("records %v, want %v", got, want)
 	}
 }

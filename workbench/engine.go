@@ -48,6 +48,7 @@ type Engine struct {
 	progs    map[Policy]*irvm.Program
 	planErrs map[Policy]error
 	rules    map[Policy]map[string][]*ast.Rule // violation code → rules that emit it
+	reads    map[Policy]inputReads             // the input keys each policy's rules can read
 	config   *Config
 	schemas  *schemaSet
 	hash     string
@@ -86,6 +87,7 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 		progs:    map[Policy]*irvm.Program{},
 		planErrs: map[Policy]error{},
 		rules:    map[Policy]map[string][]*ast.Rule{},
+		reads:    map[Policy]inputReads{},
 		hash:     hashSources(sources),
 	}
 	for _, spec := range specs {
@@ -291,6 +293,7 @@ func (e *Engine) prepare(ctx context.Context, spec *PolicySpec) error {
 		}
 	}
 	e.rules[p] = codes
+	e.reads[p] = readsOf(e.compiler, pkg)
 	return nil
 }
 
@@ -434,6 +437,9 @@ type Violation struct {
 	Config *Pos `json:"config,omitempty"`
 
 	configPath []string
+	// inputKeys are, for a fact.unavailable found while gathering, the
+	// input keys the fact would have filled.
+	inputKeys []string
 }
 
 // CodeEngineError is the violation code of a decision that could not be

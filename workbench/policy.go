@@ -204,7 +204,11 @@ func discoverPolicies(modules map[string]*ast.Module) ([]*PolicySpec, Problems) 
 			continue
 		}
 		if other, dup := byCheck[s.CheckName]; dup {
-			problems = append(problems, Problem{Pos: s.Pos, Field: "check_name", Code: "policy",
+			var comments []*ast.Comment
+			if m := modules[s.Pos.File]; m != nil {
+				comments = m.Comments
+			}
+			problems = append(problems, Problem{Pos: keyPos(s.Pos, comments, "check_name"), Field: "custom.gitpoli.check_name", Code: "policy",
 				Msg: fmt.Sprintf("%q is also the check name of policy %s (%s)", s.CheckName, other.Name, other.Pos)})
 			continue
 		}
@@ -264,7 +268,7 @@ func parseSpec(name string, a *ast.Annotations, comments []*ast.Comment) (*Polic
 		case "check_name":
 			s, ok := v.(string)
 			if !ok || strings.TrimSpace(s) == "" {
-				bad(key, "must be a non-empty string (got %s)", yamlKind(v))
+				bad(key, "must be a non-empty string (got %s)", describe(v))
 				continue
 			}
 			// GitHub's own limit on a check run's name.

@@ -167,7 +167,7 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 	}
 	if s.PR == nil && s.PRRef != nil && s.PRRef.Number > 0 {
 		pr, err := facts.PullRequest(ctx, *s.PRRef)
-		if g.ok(err, "pull request "+s.PRRef.String()) {
+		if g.ok(err, "pull request "+s.PRRef.String(), "pull_request", "head_ref", "base_ref", "workflow_meta") {
 			s.PR = &pr
 			if s.SHA == "" {
 				s.SHA = pr.HeadSHA
@@ -228,7 +228,14 @@ func (gs GatheredSubject) WithDeploymentsToday(n int) (GatheredSubject, error) {
 // fact.unavailable, so the decision denies).
 func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *PolicySpec, local *Config) Outcome {
 	s := gs.Subject
-	extra := slices.Clone(gs.extra)
+	// A fact that could not be had denies the policies that can read it.
+	reads := e.reads[spec.Name]
+	var extra []Violation
+	for _, v := range gs.extra {
+		if v.inputKeys == nil || slices.ContainsFunc(v.inputKeys, reads.has) {
+			extra = append(extra, v)
+		}
+	}
 	var cfg *ConfigFile
 	source := ""
 	switch {
@@ -320,11 +327,15 @@ type gatherer struct {
 	extra []Violation
 }
 
-func (g *gatherer) ok(err error, what string) bool {
+// ok reports whether err is nil; otherwise it records a fact.unavailable
+// violation for what could not be had. keys are the input keys the fact
+// would have filled: only a policy that can read one of them is denied for
+// it (none: every policy is).
+func (g *gatherer) ok(err error, what string, keys ...string) bool {
 	if err == nil {
 		return true
 	}
-	g.extra = append(g.extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("%s: %v", what, err)})
+	g.extra = append(g.extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("%s: %v", what, err), inputKeys: keys})
 	return false
 }
 
@@ -422,7 +433,7 @@ func (g *gatherer) pullRequestInput(doc map[string]any, s Subject) {
 
 func (g *gatherer) approvers(pr PullRequestInfo) ([]any, bool) {
 	reviews, err := g.facts.Reviews(g.ctx, pr.PR)
-	if !g.ok(err, "reviews of "+pr.PR.String()) {
+	if !g.ok(err, "reviews of "+pr.PR.String(), "workflow_meta") {
 		return nil, false
 	}
 	return anySlice(latestApprovers(reviews, pr.Author)), true
@@ -430,7 +441,7 @@ func (g *gatherer) approvers(pr PullRequestInfo) ([]any, bool) {
 
 func (g *gatherer) prSignedOff(pr PullRequestInfo) (bool, bool) {
 	commits, err := g.facts.Commits(g.ctx, pr.PR)
-	if !g.ok(err, "commits of "+pr.PR.String()) {
+	if !g.ok(err, "commits of "+pr.PR.String(), "workflow_meta") {
 		return false, false
 	}
 	return signedOff(commits), true
@@ -447,7 +458,7 @@ func (g *gatherer) deployInput(doc map[string]any, s Subject, opts GatherOptions
 	}
 	if s.Repo.Owner != "" {
 		envs, err := g.facts.Environments(g.ctx, s.Repo)
-		if g.ok(err, "environments of "+s.Repo.String()) {
+		if g.ok(err, "environments of "+s.Repo.String(), "repo_environments") {
 			doc["repo_environments"] = anySlice(envs)
 		}
 	}
@@ -464,13 +475,13 @@ func (g *gatherer) deployInput(doc map[string]any, s Subject, opts GatherOptions
 		// approvers. Its sign-off is the deployed commit's.
 		meta["approvers"] = []any{}
 		c, err := g.facts.Commit(g.ctx, s.Repo, s.SHA)
-		if g.ok(err, "commit "+s.SHA) {
+		if g.ok(err, "commit "+s.SHA, "workflow_meta") {
 			meta["signed_off"] = signedOff([]Commit{c})
 		}
 	}
 	if s.SHA != "" && s.Repo.Owner != "" {
 		checks, err := g.facts.Checks(g.ctx, s.Repo, s.SHA)
-		if g.ok(err, "checks of "+s.SHA) {
+		if g.ok(err, "checks of "+s.SHA, "workflow_meta") {
 			meta["checks"] = map[string]any{"tests": testsPassed(checks)}
 		}
 	}
@@ -478,7 +489,7 @@ func (g *gatherer) deployInput(doc map[string]any, s Subject, opts GatherOptions
 	case opts.DeploymentsToday != nil:
 		meta["deployments_today"] = *opts.DeploymentsToday
 	case !opts.CountLater:
-		g.ok(errors.New("not supplied"), "deployments today")
+		g.ok(errors.New("not supplied"), "deployments today", "workflow_meta")
 	}
 	doc["workflow_meta"] = meta
 }

@@ -534,3 +534,50 @@ func TestPostgresPrivileges(t *testing.T) {
 		t.Errorf("reader: %d records, %v", len(page.Records), err)
 	}
 }
+
+// TestApprovedTodayNeedsEveryPolicy: a deployment counts as approved when
+// every deployment policy that decided it allowed; records of other
+// policies, sources and environments do not count.
+func TestApprovedTodayNeedsEveryPolicy(t *testing.T) { backends(t, testApprovedTodayNeedsEveryPolicy) }
+
+func testApprovedTodayNeedsEveryPolicy(t *testing.T, dsn string) {
+	ctx := context.Background()
+	s := mustOpen(t, dsn)
+	for _, r := range []Record{
+		{DeliveryID: "a", Policy: "deploy", Decision: "allow"},
+		{DeliveryID: "a", Policy: "freeze", Decision: "allow"},
+		{DeliveryID: "b", Policy: "deploy", Decision: "allow"},
+		{DeliveryID: "b", Policy: "freeze", Decision: "deny"},
+		{DeliveryID: "c", Policy: "deploy", Decision: "allow"},
+		{DeliveryID: "c", Policy: "watch", Decision: "deny"}, // not a deployment policy
+		{DeliveryID: "d", Policy: "deploy", Decision: "error"},
+		{DeliveryID: "e", Policy: "deploy", Decision: "allow", Environment: "staging"},
+	} {
+		r.Source, r.Repo = "webhook", "o/r"
+		if r.Environment == "" {
+			r.Environment = "prod"
+		}
+		if err := s.Insert(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := s.BeginDeploy(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Rollback()
+	for _, tt := range []struct {
+		policies []string
+		want     int
+	}{
+		{[]string{"deploy", "freeze"}, 2}, // a and c (c was not decided by freeze)
+		{[]string{"deploy"}, 3},           // a, b, c
+		{[]string{"freeze"}, 1},           // a
+		{nil, 0},
+	} {
+		n, err := g.ApprovedToday(ctx, "o/r", "prod", tt.policies)
+		if err != nil || n != tt.want {
+			t.Errorf("ApprovedToday(%v) = %d, %v; want %d", tt.policies, n, err, tt.want)
+		}
+	}
+}
