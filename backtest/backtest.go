@@ -119,22 +119,18 @@ func replay(ctx context.Context, e *workbench.Engine, j job) (Flip, bool, bool) 
 		return Flip{}, false, false
 	}
 	d, _ := e.Decide(ctx, p, in)
-	before := recordedCodes(r.Violations)
-	after := slices.Compact(d.Codes())
-	was := r.Decision == "allow"
-	f := Flip{AuditID: r.ID, Time: r.Time, Repo: r.Repo, Policy: r.Policy, Environment: r.Environment, Ref: r.Ref,
-		Before: before, After: after, seq: j.seq}
-	switch {
-	case was && !d.Allow:
-		f.Direction = "allow→deny"
-	case !was && d.Allow:
-		f.Direction = "deny→allow"
-	case !slices.Equal(before, after):
-		f.Direction = "codes changed"
-	default:
+	before, after := recordedVerdict(r.Decision, r.Violations), d.Verdict()
+	direction := workbench.Change(before, after)
+	if direction == "" {
 		return Flip{}, false, true
 	}
-	return f, true, true
+	return Flip{AuditID: r.ID, Time: r.Time, Repo: r.Repo, Policy: r.Policy, Environment: r.Environment, Ref: r.Ref,
+		Direction: direction, Before: before.Codes, After: after.Codes, seq: j.seq}, true, true
+}
+
+// recordedVerdict is the verdict of a recorded decision.
+func recordedVerdict(decision string, violations json.RawMessage) workbench.Verdict {
+	return workbench.NewVerdict(decision == "allow", recordedCodes(violations))
 }
 
 func recordedCodes(violations json.RawMessage) []string {
@@ -146,8 +142,7 @@ func recordedCodes(violations json.RawMessage) []string {
 	for _, v := range vs {
 		codes = append(codes, v.Code)
 	}
-	slices.Sort(codes)
-	return slices.Compact(codes)
+	return codes
 }
 
 // Markdown renders the report as a Markdown summary and table.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -23,24 +24,16 @@ func ShadowChanges(ctx context.Context, store *audit.Store, limit int) ([]sessio
 		if r.Shadow == nil {
 			continue
 		}
+		before, after := recordedVerdict(r.Decision, r.Violations), recordedVerdict(r.Shadow.Decision, r.Shadow.Violations)
 		out = append(out, session.Change{
 			Kind:    "decision",
 			Name:    describe(r),
-			Before:  outcome(r.Decision, recordedCodes(r.Violations)),
-			After:   outcome(r.Shadow.Decision, recordedCodes(r.Shadow.Violations)),
-			Flipped: r.Decision != r.Shadow.Decision,
+			Before:  before.String(),
+			After:   after.String(),
+			Flipped: workbench.Flipped(workbench.Change(before, after)),
 		})
 	}
 	return out, nil
-}
-
-// outcome reads like the workbench's fixture outcomes: "allow",
-// "deny [code code]".
-func outcome(decision string, codes []string) string {
-	if len(codes) == 0 {
-		return decision
-	}
-	return decision + " [" + strings.Join(codes, " ") + "]"
 }
 
 func describe(r audit.Record) string {

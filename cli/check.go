@@ -34,6 +34,8 @@ type checkResult struct {
 	OK       bool               `json:"ok"`
 	Problems workbench.Problems `json:"problems"`
 	Sources  []sourceInfo       `json:"sources"`
+	// Policies are the policies found, when they compile.
+	Policies []*workbench.PolicySpec `json:"policies"`
 }
 
 type sourceInfo struct {
@@ -55,11 +57,14 @@ func runCheck(ctx context.Context, opts checkOptions, env Env) error {
 	if err != nil {
 		return err
 	}
-	_, problems, err := workbench.Check(ctx, src)
+	e, problems, err := workbench.Check(ctx, src)
 	if err != nil {
 		return err
 	}
-	res := checkResult{OK: len(problems) == 0, Problems: problems, Sources: describeSources(src)}
+	res := checkResult{OK: len(problems) == 0, Problems: problems, Sources: describeSources(src), Policies: []*workbench.PolicySpec{}}
+	if e != nil {
+		res.Policies = e.Policies()
+	}
 	if res.Problems == nil {
 		res.Problems = workbench.Problems{}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -457,7 +456,7 @@ func (s *Server) shadowDecision(ctx context.Context, gs workbench.GatheredSubjec
 	if o.Decision.Allow {
 		decision = "allow"
 	}
-	disagree := o.Decision.Allow != live.Allow || !slices.Equal(slices.Compact(o.Decision.Codes()), slices.Compact(live.Codes()))
+	disagree := workbench.Change(live.Verdict(), o.Decision.Verdict()) != ""
 	if disagree {
 		s.metrics.shadowDisagreements.WithLabelValues(string(live.Policy)).Inc()
 	}

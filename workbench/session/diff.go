@@ -36,20 +36,21 @@ func Diff(prev, next *Snapshot) []Change {
 	for _, t := range next.Tests {
 		after[t.FullName()] = string(t.Status)
 	}
-	out = append(out, changes("test", before, after, func(a, b string) bool {
-		return (a == "pass") != (b == "pass")
+	out = append(out, changes("test", before, after, func(name string) bool {
+		return (before[name] == "pass") != (after[name] == "pass")
 	})...)
 
 	before, after = map[string]string{}, map[string]string{}
 	beforePass, afterPass := map[string]bool{}, map[string]bool{}
+	beforeAllow, afterAllow := map[string]bool{}, map[string]bool{}
 	for _, f := range prev.Fixtures {
-		before[f.Fixture], beforePass[f.Fixture] = Outcome(f), f.Pass
+		before[f.Fixture], beforePass[f.Fixture], beforeAllow[f.Fixture] = Outcome(f), f.Pass, allows(f)
 	}
 	for _, f := range next.Fixtures {
-		after[f.Fixture], afterPass[f.Fixture] = Outcome(f), f.Pass
+		after[f.Fixture], afterPass[f.Fixture], afterAllow[f.Fixture] = Outcome(f), f.Pass, allows(f)
 	}
-	out = append(out, changes("fixture", before, after, func(a, b string) bool {
-		return strings.HasPrefix(a, "allow") != strings.HasPrefix(b, "allow")
+	out = append(out, changes("fixture", before, after, func(name string) bool {
+		return beforeAllow[name] != afterAllow[name]
 	})...)
 	// A fixture whose decision stayed but whose verdict changed (its
 	// expectation was edited) is a change too.
@@ -71,7 +72,7 @@ func verdict(pass bool) string {
 	return " (mismatch)"
 }
 
-func changes(kind string, before, after map[string]string, flipped func(a, b string) bool) []Change {
+func changes(kind string, before, after map[string]string, flipped func(name string) bool) []Change {
 	var out []Change
 	for name, a := range after {
 		b, ok := before[name]
@@ -79,7 +80,7 @@ func changes(kind string, before, after map[string]string, flipped func(a, b str
 		case !ok:
 			out = append(out, Change{Kind: kind, Name: name, After: a})
 		case a != b:
-			out = append(out, Change{Kind: kind, Name: name, Before: b, After: a, Flipped: flipped(b, a)})
+			out = append(out, Change{Kind: kind, Name: name, Before: b, After: a, Flipped: flipped(name)})
 		}
 	}
 	for name, b := range before {
@@ -90,8 +91,9 @@ func changes(kind string, before, after map[string]string, flipped func(a, b str
 	return out
 }
 
-// Outcome summarizes a fixture result: "ignored", "error", "allow", or
-// "deny [codes]" (several subjects joined with "; ").
+// Outcome summarizes a fixture result: "ignored", "error", or each
+// policy's verdict ("allow", "deny [codes]"; several joined with "; ",
+// each then named by its policy).
 func Outcome(r fixture.Result) string {
 	switch {
 	case r.Error != "":
@@ -99,14 +101,26 @@ func Outcome(r fixture.Result) string {
 	case r.Ignored != "":
 		return "ignored"
 	}
-	var parts []string
-	for _, o := range r.Outcomes {
-		if o.Decision.Allow {
-			parts = append(parts, "allow")
-			continue
+	parts := make([]string, len(r.Outcomes))
+	for i, o := range r.Outcomes {
+		parts[i] = o.Decision.Verdict().String()
+		if len(r.Outcomes) > 1 {
+			parts[i] = string(o.Decision.Policy) + " " + parts[i]
 		}
-		codes := slices.Compact(o.Decision.Codes())
-		parts = append(parts, "deny ["+strings.Join(codes, " ")+"]")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// allows reports whether a fixture's delivery is allowed: decided, and
+// by every policy that decides it.
+func allows(r fixture.Result) bool {
+	if r.Error != "" || r.Ignored != "" || len(r.Outcomes) == 0 {
+		return false
+	}
+	for _, o := range r.Outcomes {
+		if !o.Decision.Allow {
+			return false
+		}
+	}
+	return true
 }
