@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/ghfacts"
+	"github.com/gitpoli/gitpoli/workbench/markdown"
 	"github.com/gitpoli/gitpoli/workbench/session"
 )
 
@@ -140,16 +141,19 @@ func workflowError(file string, line, col int, msg string) string {
 	return b.String()
 }
 
+// errCINoToken says what a workflow needs for gitpoli ci to read facts.
+var errCINoToken = fmt.Errorf("%w: the job has no GITHUB_TOKEN (the gitpoli action passes ${{ github.token }}; give the workflow permissions: contents: read, pull-requests: read, checks: read, statuses: read)", workbench.ErrFactUnavailable)
+
 // ciFacts asks GitHub with the job's token, or answers nothing without one.
 func ciFacts(env Env) (workbench.Facts, string) {
 	token := env.Getenv("GITHUB_TOKEN")
 	if token == "" {
-		return offlineFacts{}, "no GITHUB_TOKEN: facts from the API are unavailable"
+		return offlineFacts{errCINoToken}, "no GITHUB_TOKEN: facts from the API are unavailable"
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &ghfacts.BearerTransport{Token: token}}
 	facts, err := ghfacts.New(client, env.Getenv("GITHUB_API_URL"))
 	if err != nil {
-		return offlineFacts{}, err.Error()
+		return offlineFacts{fmt.Errorf("%w: %v", workbench.ErrFactUnavailable, err)}, err.Error()
 	}
 	return facts, "facts from the GitHub API"
 }
@@ -168,13 +172,8 @@ func writeCIOutcome(summary io.Writer, out io.Writer, o workbench.Outcome, how s
 	}
 	fmt.Fprintf(summary, "**%s** %s: %s (%s)\n\n", o.Decision.Policy, what, verdict, how)
 	if len(o.Decision.Violations) > 0 {
-		fmt.Fprintln(summary, "| violation | message | where |\n|---|---|---|")
+		io.WriteString(summary, markdown.Violations(o.Decision.Violations))
 		for _, v := range o.Decision.Violations {
-			where := ""
-			if v.Config != nil {
-				where = "`" + v.Config.String() + "`"
-			}
-			fmt.Fprintf(summary, "| `%s` | %s | %s |\n", v.Code, strings.ReplaceAll(v.Msg, "|", "\\|"), where)
 			file, line := "", 0
 			if v.Config != nil && !strings.Contains(v.Config.File, "@") {
 				file, line = v.Config.File, v.Config.Line

@@ -184,32 +184,32 @@ func uniq(ss []string) []string {
 	return out
 }
 
-// offlineFacts answers no question: every fact of a raw payload that the
-// payload does not carry is unavailable offline.
-type offlineFacts struct{}
+// offlineFacts answers no question: every fact of a delivery that the
+// payload does not carry is unavailable, for the reason err gives.
+type offlineFacts struct{ err error }
 
 var errOffline = fmt.Errorf("%w: offline (replay a live pull request, or record a fixture, to have it)", workbench.ErrFactUnavailable)
 
-func (offlineFacts) PullRequest(context.Context, workbench.PR) (workbench.PullRequestInfo, error) {
-	return workbench.PullRequestInfo{}, errOffline
+func (f offlineFacts) PullRequest(context.Context, workbench.PR) (workbench.PullRequestInfo, error) {
+	return workbench.PullRequestInfo{}, f.err
 }
-func (offlineFacts) Reviews(context.Context, workbench.PR) ([]workbench.Review, error) {
-	return nil, errOffline
+func (f offlineFacts) Reviews(context.Context, workbench.PR) ([]workbench.Review, error) {
+	return nil, f.err
 }
-func (offlineFacts) Commits(context.Context, workbench.PR) ([]workbench.Commit, error) {
-	return nil, errOffline
+func (f offlineFacts) Commits(context.Context, workbench.PR) ([]workbench.Commit, error) {
+	return nil, f.err
 }
-func (offlineFacts) Commit(context.Context, workbench.Repo, string) (workbench.Commit, error) {
-	return workbench.Commit{}, errOffline
+func (f offlineFacts) Commit(context.Context, workbench.Repo, string) (workbench.Commit, error) {
+	return workbench.Commit{}, f.err
 }
-func (offlineFacts) Checks(context.Context, workbench.Repo, string) ([]workbench.CheckRun, error) {
-	return nil, errOffline
+func (f offlineFacts) Checks(context.Context, workbench.Repo, string) ([]workbench.CheckRun, error) {
+	return nil, f.err
 }
-func (offlineFacts) Environments(context.Context, workbench.Repo) ([]string, error) {
-	return nil, errOffline
+func (f offlineFacts) Environments(context.Context, workbench.Repo) ([]string, error) {
+	return nil, f.err
 }
-func (offlineFacts) ConfigFile(context.Context, workbench.Repo, string, string) ([]byte, error) {
-	return nil, errOffline
+func (f offlineFacts) ConfigFile(context.Context, workbench.Repo, string, string) ([]byte, error) {
+	return nil, f.err
 }
 
 // replayRaw decides a raw webhook payload, as saved from GitHub's delivery
@@ -234,7 +234,7 @@ func replayRaw(ctx context.Context, e *workbench.Engine, opts replayOptions, env
 	if opts.deploymentsToday >= 0 {
 		dopts.DeploymentsToday = &opts.deploymentsToday
 	}
-	outcomes, err := e.DecideDelivery(ctx, d, offlineFacts{}, dopts)
+	outcomes, err := e.DecideDelivery(ctx, d, offlineFacts{errOffline}, dopts)
 	return writeOutcomes(env, opts, outcomes, err)
 }
 

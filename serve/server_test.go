@@ -834,7 +834,7 @@ func TestInvalidRepoConfigRejects(t *testing.T) {
 	h.deliver("deployment_protection_rule", "badcfg", withInstallation(t, f.Payload), "")
 	p := gh.waitPost(t)
 	comment, _ := p.body["comment"].(string)
-	if p.body["state"] != "rejected" || !strings.Contains(comment, "`config.invalid`: policy.version: is required (`product-os/deploynaut@main:.repol/deploy.yaml:1:1`)") {
+	if p.body["state"] != "rejected" || !strings.Contains(comment, "| `config.invalid` | policy.version: is required | `product-os/deploynaut@main:.repol/deploy.yaml:1:1` (`policy.version`) |") {
 		t.Errorf("callback %v:\n%s", p.body["state"], comment)
 	}
 }

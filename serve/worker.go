@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/google/go-github/v66/github"
@@ -15,6 +14,7 @@ import (
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/ghfacts"
+	"github.com/gitpoli/gitpoli/workbench/markdown"
 )
 
 // work processes queued deliveries until ctx ends.
@@ -395,7 +395,7 @@ func (s *Server) answerAgain(ctx context.Context, priors []audit.Record, subj wo
 		o.Config = dt.Config
 		outcomes[i] = o
 	}
-	log.Info("answering with the decision recorded before a restart", keyRepo, priors[0].Repo, keyDecision, deploymentState(outcomes), "audit_id", priors[0].ID)
+	log.Info("answering with the decision recorded before a restart", keyRepo, priors[0].Repo, keyDecision, markdown.DeploymentState(outcomes), "audit_id", priors[0].ID)
 	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, priors)
 	if status, _ := answer["status"].(int); answerErr != nil && status >= 400 && status < 500 {
 		// GitHub refuses the answer: the first one reached it before the
@@ -506,46 +506,6 @@ func detail(configSource string, answer map[string]any, err error) json.RawMessa
 	return data
 }
 
-// deploymentState is the answer to a deployment: approved when every
-// deployment policy allows.
-func deploymentState(outcomes []workbench.Outcome) string {
-	for _, o := range outcomes {
-		if !o.Decision.Allow {
-			return "rejected"
-		}
-	}
-	return "approved"
-}
-
-// deploymentComment is the comment of the one answer to a deployment:
-// the decision, its audit ids, and each denying policy's violations.
-func deploymentComment(outcomes []workbench.Outcome, recs []audit.Record) string {
-	state := deploymentState(outcomes)
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = "`" + r.ID + "`"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Policy decision: **%s** (audit_id: %s).", state, strings.Join(ids, ", "))
-	for _, o := range outcomes {
-		codes := codeList(o.Decision)
-		if codes == "" {
-			continue
-		}
-		if len(outcomes) > 1 {
-			fmt.Fprintf(&b, "\n\n**%s** denies.", o.Decision.Policy)
-		}
-		b.WriteString(" Violations: " + codes + "\n")
-		for _, v := range o.Decision.Violations {
-			fmt.Fprintf(&b, "\n- `%s`: %s", v.Code, v.Msg)
-			if v.Config != nil {
-				fmt.Fprintf(&b, " (`%s`)", v.Config)
-			}
-		}
-	}
-	return b.String()
-}
-
 // answerDeployment approves or rejects the deployment, with go-github. The
 // URL is built from the API root and ids from the payload, never taken
 // from it.
@@ -561,9 +521,13 @@ func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj
 	if err != nil {
 		return nil, err
 	}
-	state := deploymentState(outcomes)
+	state := markdown.DeploymentState(outcomes)
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
 	resp, err := gh.Actions.ReviewCustomDeploymentProtectionRule(ctx, subj.Repo.Owner, subj.Repo.Name, subj.RunID,
-		&github.ReviewCustomDeploymentProtectionRuleRequest{EnvironmentName: env, State: state, Comment: deploymentComment(outcomes, recs)})
+		&github.ReviewCustomDeploymentProtectionRuleRequest{EnvironmentName: env, State: state, Comment: markdown.DeploymentComment(outcomes, ids)})
 	answer := map[string]any{"url": fmt.Sprintf("%srepos/%s/%s/actions/runs/%d/deployment_protection_rule", s.cfg.APIURL, subj.Repo.Owner, subj.Repo.Name, subj.RunID), "state": state}
 	if resp != nil {
 		answer["status"] = resp.StatusCode
@@ -579,16 +543,6 @@ func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj
 		return answer, err
 	}
 	return answer, nil
-}
-
-func codeList(d workbench.Decision) string {
-	var codes []string
-	for i, c := range d.Codes() {
-		if i == 0 || c != d.Codes()[i-1] {
-			codes = append(codes, c)
-		}
-	}
-	return strings.Join(codes, ", ")
 }
 
 // gitHub is a go-github client on the API root, over client.
@@ -614,7 +568,7 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 	if o.Decision.Allow {
 		conclusion, title = "success", "Policy passed"
 	}
-	output := &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(o.Decision, auditID))}
+	output := &github.CheckRunOutput{Title: github.String(title), Summary: github.String(markdown.CheckSummary(o.Decision, auditID))}
 	gh, err := s.gitHub(client)
 	if err != nil {
 		return nil, err
@@ -655,25 +609,3 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 	return answer, err
 }
 
-// checkSummary is the check run's Markdown: a table of violations and how
-// to fix each.
-func checkSummary(d workbench.Decision, auditID string) string {
-	var b strings.Builder
-	if d.Allow {
-		fmt.Fprintf(&b, "All policy rules passed.\n\n*audit_id: `%s`*", auditID)
-		return b.String()
-	}
-	b.WriteString("| Violation | What it means | Where to fix it |\n|---|---|---|\n")
-	for _, v := range d.Violations {
-		where := ""
-		switch {
-		case v.Config != nil:
-			where = fmt.Sprintf("`%s` (`%s`)", v.Config, v.ConfigPath)
-		case v.ConfigPath != "":
-			where = "`" + v.ConfigPath + "`"
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Code, strings.ReplaceAll(v.Msg, "|", "\\|"), where)
-	}
-	fmt.Fprintf(&b, "\n*audit_id: `%s`*", auditID)
-	return b.String()
-}
