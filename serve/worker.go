@@ -608,4 +608,3 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 	}
 	return answer, err
 }
-
