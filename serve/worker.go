@@ -356,7 +356,6 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 			o := e.DecideSubject(ctx, gs, spec, nil)
 			s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
 			rec := s.subjectRecord(e, d, o)
-			rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
 			rec.Detail = detail(o.Config, nil, nil)
 			if err := gate.Insert(ctx, &rec); err != nil {
 				return err
@@ -368,8 +367,15 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	if err != nil {
 		return err
 	}
-	for _, rec := range recs {
+	for i, rec := range recs {
 		s.logDecision(log, rec)
+		// The candidates decide on the same input (the day's count
+		// included), outside the gate: their evaluation holds no lock.
+		if sh := s.shadowDecision(ctx, gs, outcomes[i].Decision); sh != nil {
+			if err := s.store.SetShadow(ctx, rec.ID, sh); err != nil {
+				log.Error("record shadow decision failed", "error", err.Error())
+			}
+		}
 	}
 	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, recs)
 	if answerErr != nil {

@@ -43,7 +43,7 @@ const (
 )
 
 func (v view) title() string {
-	return [...]string{"Tests", "Fixtures", "Changed", "Config & problems", "Live PR", "Diff"}[v]
+	return [...]string{"Tests", "Fixtures", "Changed", "Problems & policies", "Live PR", "Diff"}[v]
 }
 
 // Options configure the workbench.
@@ -445,7 +445,15 @@ func (m *Model) refreshRows() {
 	if s := m.snap; s != nil {
 		m.lists[viewTests].SetRows(testRows(st, s.Tests))
 		m.lists[viewFixtures].SetRows(fixtureRows(st, s.Fixtures))
-		m.lists[viewProblems].SetRows(problemRows(st, s.Problems))
+		problems := &m.lists[viewProblems]
+		before := problems.problemCount()
+		problems.SetRows(append(problemRows(st, s.Problems), policyRows(st, s.Engine)...))
+		if len(s.Problems) > before {
+			// A new problem is what the view is for: show it, not the
+			// policy that was selected.
+			problems.cursor, problems.offset = 0, 0
+			problems.clamp()
+		}
 	}
 	m.lists[viewChanged].SetRows(changeRows(st, m.changes))
 	var live []row
@@ -506,8 +514,10 @@ func (m *Model) detailText() string {
 		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
 	case m.active == viewChanged:
 		text = changeDetail(st, m.changes[i], saveLabels)
-	case m.active == viewProblems:
+	case m.active == viewProblems && i < len(s.Problems):
 		text = problemDetail(st, s.Problems[i])
+	case m.active == viewProblems:
+		text = policyDetail(st, s.Engine, s.Engine.Policies()[i-len(s.Problems)])
 	}
 	return lipgloss.NewStyle().Width(max(m.detail.Width, 10)).Render(text)
 }
@@ -779,8 +789,13 @@ func (m Model) tabsView() string {
 		} else if v == viewDiff && m.diffRef != "" {
 			label += " vs " + shortRev(m.diffRef)
 		}
-		if n := len(m.lists[v].rows); v == viewChanged || v == viewProblems {
-			label += fmt.Sprintf(" (%d)", n)
+		switch {
+		case v == viewChanged:
+			label += fmt.Sprintf(" (%d)", len(m.lists[v].rows))
+		case v == viewProblems && m.snap != nil:
+			label += fmt.Sprintf(" (%d)", len(m.snap.Problems))
+		case v == viewProblems:
+			label += " (0)"
 		}
 		if f := m.lists[v].filter; f != "" {
 			label += " /" + f

@@ -193,3 +193,53 @@ func problemDetail(st Styles, p workbench.Problem) string {
 	fmt.Fprintf(&b, "%s\n\n%s\n", p.Msg, st.Muted.Render("("+p.Code+")"))
 	return b.String()
 }
+
+// problemCount counts the problem rows of the problems view.
+func (l *listPane) problemCount() int {
+	n := 0
+	for _, r := range l.rows {
+		if !strings.HasPrefix(r.key, "policy:") {
+			n++
+		}
+	}
+	return n
+}
+
+// policyRows lists the policies the engine decides with, after the
+// problems.
+func policyRows(st Styles, e *workbench.Engine) []row {
+	if e == nil {
+		return nil
+	}
+	rows := make([]row, 0, len(e.Policies()))
+	for _, p := range e.Policies() {
+		text := fmt.Sprintf("policy %s  %s", p.Name, p.Answer)
+		rows = append(rows, row{key: "policy:" + string(p.Name), text: st.Muted.Render("•") + " " + text, plain: "• " + text})
+	}
+	return rows
+}
+
+// policyDetail says what a policy decides and how it answers.
+func policyDetail(st Styles, e *workbench.Engine, p *workbench.PolicySpec) string {
+	var b strings.Builder
+	title := string(p.Name)
+	if p.Title != "" {
+		title += "  " + p.Title
+	}
+	fmt.Fprintf(&b, "%s\n%s\n", st.Bold.Render(title), st.Location.Render(p.Pos.String()))
+	if p.Description != "" {
+		fmt.Fprintf(&b, "\n%s\n", p.Description)
+	}
+	on := make([]string, len(p.On))
+	for i, t := range p.On {
+		on[i] = t.String()
+	}
+	fmt.Fprintf(&b, "\non      %s\nanswer  %s\n", strings.Join(on, ", "), p.Answer)
+	if p.CheckName != "" {
+		fmt.Fprintf(&b, "check   %s\n", p.CheckName)
+	}
+	if p.Config != "" {
+		fmt.Fprintf(&b, "config  %s, schema %s\n", e.Sources().Config.Name+"/"+p.ConfigFile(), e.Sources().Schemas.Name+"/"+p.SchemaFile())
+	}
+	return b.String()
+}

@@ -27,7 +27,7 @@ func DefaultKeyMap() KeyMap {
 		Tests:       key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "tests")),
 		Fixtures:    key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "fixtures")),
 		Changed:     key.NewBinding(key.WithKeys("3"), key.WithHelp("3", "changed")),
-		Problems:    key.NewBinding(key.WithKeys("4"), key.WithHelp("4", "config & problems")),
+		Problems:    key.NewBinding(key.WithKeys("4"), key.WithHelp("4", "problems & policies")),
 		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		ClearFilter: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter / close")),
 		Detail:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "scroll detail")),

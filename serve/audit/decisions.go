@@ -448,6 +448,21 @@ func (s *Store) Annotate(ctx context.Context, id, decision string, detail json.R
 	return nil
 }
 
+// SetShadow records the candidate policies' decision beside a recorded
+// one: a deployment's shadow is decided after its gate, so that the
+// candidates' evaluation never holds the gate's transaction.
+func (s *Store) SetShadow(ctx context.Context, id string, sh *Shadow) error {
+	violations := sh.Violations
+	if len(violations) == 0 {
+		violations = json.RawMessage("[]")
+	}
+	q := `UPDATE decisions SET shadow_decision = ?, shadow_violations = ?, shadow_policy_hash = ?, disagree = ? WHERE id = ?`
+	if _, err := s.exec(ctx, q, sh.Decision, string(violations), sh.PolicyHash, sh.Disagree, id); err != nil {
+		return fmt.Errorf("record shadow decision of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Each calls fn for every record matching f (Limit and Cursor ignored),
 // oldest first, reading rows as it goes so memory stays constant.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error {
