@@ -309,6 +309,9 @@ func loadConfig(src Sources, schemas *schemaSet, specs []*PolicySpec) (*Config, 
 			spec := readers[name][0]
 			cfg.problems = append(cfg.problems, Problem{Pos: Pos{File: src.Config.file(configFile(name))}, Code: "config",
 				Msg: fmt.Sprintf("missing: policy %s (%s) reads its config from this file", spec.Name, spec.Pos)})
+			// A file with problems carries its schema's; without one,
+			// the schema's are still the policy's.
+			cfg.problems = append(cfg.problems, schemas.problems[name]...)
 		}
 	}
 	// A file no policy reads is a mistake (a renamed policy, a typo in the

@@ -17,7 +17,7 @@ func (r inputReads) has(key string) bool { return r[anyKey] || r[key] }
 
 // readsOf finds the input keys the rules at pkg can read.
 func readsOf(c *ast.Compiler, pkg ast.Ref) inputReads {
-	a := &readAnalysis{c: c, reads: inputReads{}, seen: map[*ast.Rule]bool{}}
+	a := &readAnalysis{c: c, reads: inputReads{}, seen: map[*ast.Rule]bool{}, refs: map[string]bool{}}
 	for _, r := range c.GetRulesDynamicWithOpts(pkg, ast.RulesOptions{}) {
 		a.rule(r)
 	}
@@ -28,6 +28,7 @@ type readAnalysis struct {
 	c     *ast.Compiler
 	reads inputReads
 	seen  map[*ast.Rule]bool
+	refs  map[string]bool // data refs already followed
 }
 
 func (a *readAnalysis) rule(r *ast.Rule) {
@@ -128,7 +129,14 @@ func (a *readAnalysis) ref(ref ast.Ref) {
 		}
 		a.reads[anyKey] = true
 	case ref.HasPrefix(ast.DefaultRootRef):
-		for _, r := range a.c.GetRulesDynamicWithOpts(ref, ast.RulesOptions{}) {
+		// The rules a ref can reach depend on its constant prefix only:
+		// the policies call the same helpers from many rules.
+		key := ref.ConstantPrefix().String()
+		if a.refs[key] {
+			return
+		}
+		a.refs[key] = true
+		for _, r := range a.c.GetRulesDynamicWithOpts(ref.ConstantPrefix(), ast.RulesOptions{}) {
 			a.rule(r)
 		}
 	}

@@ -1,11 +1,13 @@
 package workbench
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 )
 
 // Dir is a directory of user files: policies, config or schemas.
@@ -60,8 +62,27 @@ func HasPolicies(root string) bool {
 	return err == nil && info.IsDir()
 }
 
+// emptyFS is a directory with nothing in it.
 type emptyFS struct{}
 
 func (emptyFS) Open(name string) (fs.File, error) {
+	if name == "." {
+		return emptyDir{}, nil
+	}
 	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }
+
+type emptyDir struct{}
+
+func (emptyDir) Stat() (fs.FileInfo, error) { return emptyDir{}, nil }
+func (emptyDir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: ".", Err: errors.New("is a directory")}
+}
+func (emptyDir) Close() error                       { return nil }
+func (emptyDir) ReadDir(int) ([]fs.DirEntry, error) { return nil, nil }
+func (emptyDir) Name() string                       { return "." }
+func (emptyDir) Size() int64                        { return 0 }
+func (emptyDir) Mode() fs.FileMode                  { return fs.ModeDir | 0o555 }
+func (emptyDir) ModTime() time.Time                 { return time.Time{} }
+func (emptyDir) IsDir() bool                        { return true }
+func (emptyDir) Sys() any                           { return nil }
