@@ -16,7 +16,7 @@ func runPoliciesCmd(ctx context.Context, args []string, env Env) error {
 	format := addFormatFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: gitpoli policies [--policies DIR] [--format text|json]")
-		fmt.Fprintln(fs.Output(), "\nLists the policies: every package under github. whose METADATA carries\ncustom.gitpoli, with the events it decides, how GitHub is answered, and its\nconfig. Exit 1 when the policies have problems (gitpoli check says which).")
+		fmt.Fprintln(fs.Output(), "\nLists the policies: every package under github. whose METADATA carries\ncustom.gitpoli, with the events it decides, how GitHub is answered, and its\nconfig. Exit 2 when the policies do not compile or their annotations are wrong\n(gitpoli check says where).")
 		fs.PrintDefaults()
 	}
 	if err := parseNoArgs(fs, args); err != nil {

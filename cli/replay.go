@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,17 +172,7 @@ func decisionSummary(d workbench.Decision) string {
 	if d.Allow {
 		return string(d.Policy) + " allow"
 	}
-	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(uniq(d.Codes()), " "))
-}
-
-func uniq(ss []string) []string {
-	var out []string
-	for i, s := range ss {
-		if i == 0 || s != ss[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(slices.Compact(d.Codes()), " "))
 }
 
 // offlineFacts answers no question: every fact of a delivery that the

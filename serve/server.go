@@ -182,7 +182,11 @@ func (s *Server) Reload(ctx context.Context) error {
 		return err
 	}
 	s.engine.Store(e)
-	s.log.Info("policies reloaded", "policy_hash", e.Hash())
+	names := make([]string, len(e.Policies()))
+	for i, spec := range e.Policies() {
+		names[i] = string(spec.Name)
+	}
+	s.log.Info("policies reloaded", "policy_hash", e.Hash(), "policies", strings.Join(names, ","))
 	s.logEvaluators(e)
 	return nil
 }

@@ -489,7 +489,9 @@ func TestPullRequestCheckRun(t *testing.T) {
 func TestCheckRunUpdated(t *testing.T) {
 	gh, f := fakeGitHubFor(t, "pull_request.opened.dco-missing.json")
 	gh.add(map[string]fixture.Response{
-		"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?check_name=gitpoli+%2F+PR+Policy&filter=latest": {
+		// Only this App's runs are listed (app_id): another app's run of
+		// the same name is not gitpoli's to update.
+		"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?app_id=42&check_name=gitpoli+%2F+PR+Policy&filter=latest": {
 			Status: 200, Body: json.RawMessage(`{"total_count":1,"check_runs":[{"id":7,"name":"gitpoli / PR Policy","status":"completed","conclusion":"success"}]}`)},
 	})
 	h := start(t, gh, "")
@@ -1290,7 +1292,7 @@ func TestEachCheckPolicyPostsItsCheckRun(t *testing.T) {
 
 			// The title fixed: GitHub lists the check run made for this
 			// head, and that one is updated, not a second one made.
-			q := url.Values{"check_name": {"gitpoli / No WIP"}, "filter": {"latest"}}
+			q := url.Values{"app_id": {"42"}, "check_name": {"gitpoli / No WIP"}, "filter": {"latest"}}
 			gh.add(map[string]fixture.Response{
 				"GET /repos/Codertocat/Hello-World/commits/ec26c3e57ca3a959ca5aad62de7213c562f8c821/check-runs?" + q.Encode(): {
 					Status: 200, Body: json.RawMessage(`{"total_count":1,"check_runs":[{"id":9,"name":"gitpoli / No WIP"}]}`)},
@@ -1323,46 +1325,7 @@ func TestEachCheckPolicyPostsItsCheckRun(t *testing.T) {
 // record policy's answers nothing.
 func TestDeploymentAnsweredOnceForAllItsPolicies(t *testing.T) {
 	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
-	src := repoSources()
-	files := fstest.MapFS{}
-	if err := fs.WalkDir(src.Policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(src.Policies.FS, p)
-		files[p] = &fstest.MapFile{Data: data}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	files["freeze.rego"] = &fstest.MapFile{Data: []byte(`# METADATA
-# title: Change freeze
-# custom:
-#   gitpoli:
-#     on: [deployment_protection_rule]
-#     answer: deployment
-package github.freeze
-
-default allow := false
-
-allow if count(violations) == 0
-
-violations contains {"code": "freeze.on", "msg": sprintf("%s is frozen", [input.deployment.environment])} if {
-	input.deployment.environment == "staging"
-}
-`)}
-	files["watch.rego"] = &fstest.MapFile{Data: []byte(`# METADATA
-# custom:
-#   gitpoli:
-#     on: [deployment_protection_rule.requested]
-#     answer: record
-package github.watch
-
-allow := true
-
-violations := set()
-`)}
-	src.Policies.FS = files
+	src := withPolicies(t, freezePolicy, watchPolicy)
 	h := startConfig(t, gh, "", func(c *Config) { c.Sources = src })
 	h.deliver("deployment_protection_rule", "d-many", withInstallation(t, f.Payload), "")
 	p := gh.waitPost(t)
@@ -1392,5 +1355,101 @@ violations := set()
 	}
 	if want := map[string]string{"deploy": "allow", "freeze": "deny", "watch": "allow"}; !maps.Equal(got, want) {
 		t.Errorf("records %v, want %v", got, want)
+	}
+}
+
+// freezePolicy is a second deployment policy: staging is frozen.
+var freezePolicy = map[string]string{"freeze.rego": `# METADATA
+# title: Change freeze
+# custom:
+#   gitpoli:
+#     on: [deployment_protection_rule]
+#     answer: deployment
+package github.freeze
+
+default allow := false
+
+allow if count(violations) == 0
+
+violations contains {"code": "freeze.on", "msg": sprintf("%s is frozen", [input.deployment.environment])} if {
+	input.deployment.environment == "staging"
+}
+`}
+
+// watchPolicy records deployments, and denies one decided without the
+// day's count: a record policy decides with the same input as the
+// deployment policies.
+var watchPolicy = map[string]string{"watch.rego": `# METADATA
+# custom:
+#   gitpoli:
+#     on: [deployment_protection_rule.requested]
+#     answer: record
+package github.watch
+
+default allow := false
+
+allow if count(violations) == 0
+
+violations contains {"code": "count.missing", "msg": "no deployments_today"} if {
+	not is_number(object.get(input, ["workflow_meta", "deployments_today"], null))
+}
+`}
+
+// withPolicies is the test repository's sources with more policy files.
+func withPolicies(t *testing.T, extra ...map[string]string) workbench.Sources {
+	t.Helper()
+	src := repoSources()
+	files := fstest.MapFS{}
+	if err := fs.WalkDir(src.Policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(src.Policies.FS, p)
+		files[p] = &fstest.MapFile{Data: data}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range extra {
+		for name, text := range m {
+			files[name] = &fstest.MapFile{Data: []byte(text)}
+		}
+	}
+	src.Policies.FS = files
+	return src
+}
+
+// TestReclaimedAfterReloadDecidesOnlyTheNewPolicy: a deployment decided
+// by the deploy policy, whose answer a restart cut off, is claimed again
+// after a reload added a second deployment policy. The recorded decision
+// stands (same audit id), the new policy decides now, and the one answer
+// carries both: rejected, because the new one denies.
+func TestReclaimedAfterReloadDecidesOnlyTheNewPolicy(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	h := startConfig(t, gh, "", func(c *Config) { c.Lease = 300 * time.Millisecond })
+	h.deliver("deployment_protection_rule", "reload-1", withInstallation(t, f.Payload), "")
+	if first := gh.waitPost(t); first.body["state"] != "approved" {
+		t.Fatalf("first answer %v", first.body)
+	}
+	h.waitState("reload-1", "done")
+	before, _ := h.srv.Store().ForDelivery(context.Background(), "reload-1")
+
+	e, err := workbench.New(context.Background(), withPolicies(t, freezePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.engine.Store(e)
+	rewind(t, h, "reload-1", true)
+	again := gh.waitPost(t)
+	h.waitState("reload-1", "done")
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "reload-1")
+	got := map[string]string{}
+	for _, r := range recs {
+		got[r.Policy] = r.Decision
+	}
+	comment, _ := again.body["comment"].(string)
+	if len(before) != 1 || len(recs) != 2 || got["deploy"] != "allow" || got["freeze"] != "deny" || again.body["state"] != "rejected" ||
+		!strings.Contains(comment, before[0].ID) || !strings.Contains(comment, "freeze.on") {
+		t.Errorf("records %v (before %d), answer %v", got, len(before), again.body)
 	}
 }

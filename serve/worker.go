@@ -203,23 +203,23 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 	g.ReadConfigs(ctx, e)
 	var errs []error
 	for _, gs := range g.Subjects {
-		var deployment []*workbench.PolicySpec
-		for _, spec := range e.PoliciesFor(gs.Subject) {
+		specs := e.PoliciesFor(gs.Subject)
+		if gs.Subject.IsDeployment() {
+			// Every policy of a deployment decides under its gate, with
+			// the day's count: record policies as the deployment ones.
+			if err := s.decideDeployment(ctx, d, e, gs, specs, client, log); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, spec := range specs {
 			var err error
-			switch spec.Answer {
-			case workbench.AnswerDeployment:
-				deployment = append(deployment, spec)
-			case workbench.AnswerCheck:
+			if spec.Answer == workbench.AnswerCheck {
 				err = s.decideCheck(ctx, d, e, gs, spec, client, log)
-			default:
+			} else {
 				err = s.decideRecord(ctx, d, e, gs, spec, log)
 			}
 			if err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if len(deployment) > 0 {
-			if err := s.decideDeployment(ctx, d, e, gs, deployment, client, log); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -295,120 +295,133 @@ func (s *Server) decideRecord(ctx context.Context, d *audit.Delivery, e *workben
 	return nil
 }
 
-// decideDeployment decides a deployment with every deployment policy that
-// decides it, under the daily-count gate, then gives GitHub one answer:
-// approved when every one of them allows.
+// decideDeployment decides a deployment with every policy that decides
+// it, under the daily-count gate, then gives GitHub one answer: approved
+// when every deployment policy allows (record policies are recorded only).
+// After a restart, what an earlier claim decided stands, and only a policy
+// it did not decide (one a reload added) is decided now.
 func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, specs []*workbench.PolicySpec, client *http.Client, log logger) error {
 	subj := gs.Subject
-	var priors []audit.Record
+	priors := map[workbench.Policy]audit.Record{}
+	var todo []*workbench.PolicySpec
 	for _, spec := range specs {
 		prior, err := s.earlier(ctx, d, subj, spec.Name)
 		if err != nil {
 			return err
 		}
 		if prior != nil {
-			priors = append(priors, *prior)
+			priors[spec.Name] = *prior
+		} else {
+			todo = append(todo, spec)
 		}
 	}
-	if len(priors) > 0 {
-		// The gate records every policy's decision at once: a restart
-		// finds all of them or none.
-		if sent, failed := answered(&priors[0]); sent {
+	for _, prior := range priors {
+		if sent, failed := answered(&prior); sent {
+			// GitHub had this delivery's answer: nothing is decided or
+			// sent again.
 			if failed {
-				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, priors[0].Repo, "audit_id", priors[0].ID)
+				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "audit_id", prior.ID)
 			} else {
-				log.Info("already decided and answered before a restart", keyRepo, priors[0].Repo, "audit_id", priors[0].ID)
+				log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
 			}
 			return nil
 		}
-		return s.answerAgain(ctx, priors, subj, client, log)
 	}
 	env := ""
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	names := make([]string, len(specs))
-	for i, spec := range specs {
-		names[i] = string(spec.Name)
+	var counted []string
+	for _, spec := range specs {
+		if spec.Answer == workbench.AnswerDeployment {
+			counted = append(counted, string(spec.Name))
+		}
 	}
-	var outcomes []workbench.Outcome
+	decided := map[workbench.Policy]workbench.Outcome{}
 	var recs []audit.Record
-	err := func() error {
-		s.deployMu.Lock()
-		defer s.deployMu.Unlock()
-		gate, err := s.store.BeginDeploy(ctx, d)
-		if err != nil {
-			return err
-		}
-		// After Commit this does nothing; after an error, or a panic that
-		// safeDecide recovers, it ends the gate and gives back the
-		// store's turn to write, which every other write waits for.
-		defer gate.Rollback()
-		n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env, names)
-		if err == nil {
-			gs, err = gs.WithDeploymentsToday(n)
-		}
-		if err != nil {
-			return err
-		}
-		for _, spec := range specs {
-			start := time.Now()
-			o := e.DecideSubject(ctx, gs, spec, nil)
-			s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
-			rec := s.subjectRecord(e, d, o)
-			rec.Detail = detail(o.Config, nil, nil)
-			if err := gate.Insert(ctx, &rec); err != nil {
+	if len(todo) > 0 {
+		err := func() error {
+			s.deployMu.Lock()
+			defer s.deployMu.Unlock()
+			gate, err := s.store.BeginDeploy(ctx, d)
+			if err != nil {
 				return err
 			}
-			outcomes, recs = append(outcomes, o), append(recs, rec)
+			// After Commit this does nothing; after an error, or a panic
+			// that safeDecide recovers, it ends the gate and gives back
+			// the store's turn to write, which every other write waits for.
+			defer gate.Rollback()
+			n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env, counted)
+			if err == nil {
+				gs, err = gs.WithDeploymentsToday(n)
+			}
+			if err != nil {
+				return err
+			}
+			for _, spec := range todo {
+				start := time.Now()
+				o := e.DecideSubject(ctx, gs, spec, nil)
+				s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
+				rec := s.subjectRecord(e, d, o)
+				rec.Detail = detail(o.Config, nil, nil)
+				if err := gate.Insert(ctx, &rec); err != nil {
+					return err
+				}
+				decided[spec.Name] = o
+				recs = append(recs, rec)
+			}
+			return gate.Commit()
+		}()
+		if err != nil {
+			return err
 		}
-		return gate.Commit()
-	}()
-	if err != nil {
-		return err
-	}
-	for i, rec := range recs {
-		s.logDecision(log, rec)
-		// The candidates decide on the same input (the day's count
-		// included), outside the gate: their evaluation holds no lock.
-		if sh := s.shadowDecision(ctx, gs, outcomes[i].Decision); sh != nil {
-			if err := s.store.SetShadow(ctx, rec.ID, sh); err != nil {
-				log.Error("record shadow decision failed", "error", err.Error())
+		for _, rec := range recs {
+			s.logDecision(log, rec)
+			// The candidates decide on the same input (the day's count
+			// included), outside the gate: their evaluation holds no lock.
+			if sh := s.shadowDecision(ctx, gs, decided[workbench.Policy(rec.Policy)].Decision); sh != nil {
+				if err := s.store.SetShadow(ctx, rec.ID, sh); err != nil {
+					log.Error("record shadow decision failed", "error", err.Error())
+				}
 			}
 		}
 	}
-	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, recs)
-	if answerErr != nil {
-		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
-	}
-	s.recordAnswer(ctx, recs, answer, answerErr)
-	return answerErr
-}
-
-// answerAgain answers a deployment with the decisions recorded before a
-// restart cut its answer off.
-func (s *Server) answerAgain(ctx context.Context, priors []audit.Record, subj workbench.Subject, client *http.Client, log logger) error {
-	outcomes := make([]workbench.Outcome, len(priors))
-	for i, prior := range priors {
-		o := workbench.Outcome{Subject: subj, Decision: workbench.Decision{Policy: workbench.Policy(prior.Policy), Allow: prior.Decision == "allow"}}
-		if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
-			return fmt.Errorf("recorded decision %s: %w", prior.ID, err)
+	// The answer: every deployment policy's decision, made now or before
+	// a restart.
+	var outcomes []workbench.Outcome
+	var answering []audit.Record
+	for _, spec := range specs {
+		if spec.Answer != workbench.AnswerDeployment {
+			continue
 		}
-		var dt struct {
-			Config string `json:"config"`
+		if prior, ok := priors[spec.Name]; ok {
+			o, err := recordedOutcome(prior, subj)
+			if err != nil {
+				return err
+			}
+			outcomes, answering = append(outcomes, o), append(answering, prior)
+			continue
 		}
-		_ = json.Unmarshal(prior.Detail, &dt)
-		o.Config = dt.Config
-		outcomes[i] = o
+		outcomes = append(outcomes, decided[spec.Name])
+		for _, rec := range recs {
+			if rec.Policy == string(spec.Name) {
+				answering = append(answering, rec)
+			}
+		}
 	}
-	log.Info("answering with the decision recorded before a restart", keyRepo, priors[0].Repo, keyDecision, markdown.DeploymentState(outcomes), "audit_id", priors[0].ID)
-	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, priors)
-	if status, _ := answer["status"].(int); answerErr != nil && status >= 400 && status < 500 {
+	if len(outcomes) == 0 {
+		return nil // record policies only: GitHub is told nothing
+	}
+	if len(priors) > 0 {
+		log.Info("answering with the decisions recorded before a restart", keyRepo, subj.Repo.String(), keyDecision, markdown.DeploymentState(outcomes), "audit_id", answering[0].ID)
+	}
+	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, answering)
+	if status, _ := answer["status"].(int); len(priors) > 0 && answerErr != nil && status >= 400 && status < 500 {
 		// GitHub refuses the answer: the first one reached it before the
-		// restart. The recorded decision stands as it was told.
-		log.Info("GitHub already has the answer given before the restart", keyRepo, priors[0].Repo, "status", status)
-		for i, prior := range priors {
-			if err := s.store.Annotate(ctx, prior.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
+		// restart. The recorded decisions stand as they were told.
+		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status)
+		for i, rec := range answering {
+			if err := s.store.Annotate(ctx, rec.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
 				log.Error("record answer failed", "error", err.Error())
 			}
 		}
@@ -417,8 +430,23 @@ func (s *Server) answerAgain(ctx context.Context, priors []audit.Record, subj wo
 	if answerErr != nil {
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}
-	s.recordAnswer(ctx, priors, answer, answerErr)
+	s.recordAnswer(ctx, answering, answer, answerErr)
 	return answerErr
+}
+
+// recordedOutcome is a decision recorded before a restart, as an outcome
+// to answer with.
+func recordedOutcome(prior audit.Record, subj workbench.Subject) (workbench.Outcome, error) {
+	o := workbench.Outcome{Subject: subj, Decision: workbench.Decision{Policy: workbench.Policy(prior.Policy), Allow: prior.Decision == "allow"}}
+	if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
+		return o, fmt.Errorf("recorded decision %s: %w", prior.ID, err)
+	}
+	var dt struct {
+		Config string `json:"config"`
+	}
+	_ = json.Unmarshal(prior.Detail, &dt)
+	o.Config = dt.Config
+	return o, nil
 }
 
 // recordAnswer keeps what GitHub was told beside each decision; a failed
@@ -581,10 +609,16 @@ func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbe
 	}
 	owner, repo := subj.Repo.Owner, subj.Repo.Name
 	answer := map[string]any{"conclusion": conclusion, "name": o.CheckName}
-	existing, _, err := gh.Checks.ListCheckRunsForRef(ctx, owner, repo, subj.SHA, &github.ListCheckRunsOptions{
+	list := &github.ListCheckRunsOptions{
 		CheckName: github.String(o.CheckName),
 		Filter:    github.String("latest"),
-	})
+	}
+	if s.cfg.AppID != 0 {
+		// Only this App's run of that name is ours to update: another
+		// app's, or a workflow job's, is not.
+		list.AppID = github.Int64(s.cfg.AppID)
+	}
+	existing, _, err := gh.Checks.ListCheckRunsForRef(ctx, owner, repo, subj.SHA, list)
 	if err == nil && existing != nil && len(existing.CheckRuns) > 0 {
 		id := existing.CheckRuns[0].GetID()
 		_, resp, err := gh.Checks.UpdateCheckRun(ctx, owner, repo, id, github.UpdateCheckRunOptions{

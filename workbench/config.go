@@ -83,8 +83,8 @@ func joinField(parent, elem string, index bool) string {
 }
 
 // loadConfigFile reads name from dir, parses it and validates it against
-// schema. A missing file returns nil and no error: the policy then sees no
-// repo_policy and denies for that reason.
+// schema. A missing file returns nil and no error: the policy is then
+// decided without config (and Config reports the file missing).
 func loadConfigFile(dir Dir, name string, schema *compiledSchema, schemaProblems Problems) (*ConfigFile, error) {
 	data, err := fs.ReadFile(dir.FS, name)
 	if errors.Is(err, fs.ErrNotExist) {

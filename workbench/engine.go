@@ -454,9 +454,10 @@ func errorDecision(p Policy, err error) Decision {
 	return Decision{Policy: p, Violations: []Violation{{Code: CodeEngineError, Msg: err.Error()}}}
 }
 
-// Decide evaluates policy p on in. When in has no repo_policy, the
-// engine's .repol config for p is added to it; a config with problems
-// adds a config.invalid violation for each.
+// Decide evaluates policy p on in. When in carries no config of its own
+// (repo_policy or config), the engine's .repol config for p is added at
+// both keys; a config with problems adds a config.invalid violation for
+// each.
 //
 // Decide fails closed: every error is also returned as a denying Decision
 // with code engine.error, so a caller that ignores the error still denies.

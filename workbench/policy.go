@@ -134,11 +134,20 @@ func discoverPolicies(modules map[string]*ast.Module) ([]*PolicySpec, Problems) 
 		firstPos Pos
 	}
 	pkgs := map[string]*pkgInfo{}
+	var problems Problems
 	for _, name := range sortedKeys(modules) {
 		m := modules[name]
 		path := m.Package.Path.String()
 		rest, ok := strings.CutPrefix(path, "data.github.")
-		if !ok {
+		if !ok || !policyName.MatchString(rest) {
+			// Annotated as a policy where no policy can be: said, not
+			// skipped, or its rules would silently decide nothing.
+			for _, a := range m.Annotations {
+				if _, marked := a.Custom[annotationKey]; marked && a.Scope == "package" {
+					problems = append(problems, Problem{Pos: annotationPos(a), Code: "policy",
+						Msg: fmt.Sprintf("package %s is annotated with custom.gitpoli, but a policy is a package github.<name>, its name plain identifiers (github.wip, github.teams.platform)", strings.TrimPrefix(path, "data."))})
+				}
+			}
 			continue
 		}
 		pi := pkgs[rest]
@@ -162,7 +171,6 @@ func discoverPolicies(modules map[string]*ast.Module) ([]*PolicySpec, Problems) 
 		}
 	}
 	var specs []*PolicySpec
-	var problems Problems
 	for _, rest := range sortedKeys(pkgs) {
 		pi := pkgs[rest]
 		switch len(pi.annots) {
@@ -187,11 +195,6 @@ func discoverPolicies(modules map[string]*ast.Module) ([]*PolicySpec, Problems) 
 		spec, ps := parseSpec(rest, a, comments)
 		problems = append(problems, ps...)
 		if len(ps) > 0 {
-			continue
-		}
-		if !policyName.MatchString(rest) {
-			problems = append(problems, Problem{Pos: spec.Pos, Code: "policy",
-				Msg: fmt.Sprintf("package github.%s: a policy's package path must be plain identifiers", rest)})
 			continue
 		}
 		specs = append(specs, spec)
@@ -274,6 +277,13 @@ func parseSpec(name string, a *ast.Annotations, comments []*ast.Comment) (*Polic
 			// GitHub's own limit on a check run's name.
 			if len(s) > 255 {
 				bad(key, "must be at most 255 characters (got %d)", len(s))
+				continue
+			}
+			// The prefix is how a check run is known to be gitpoli's: the
+			// deployment facts must not count a policy's answer as a test
+			// that passed.
+			if !IsOwnCheck(s) {
+				bad(key, "must begin with %q, as gitpoli's checks do (got %q)", OwnCheckPrefix, s)
 				continue
 			}
 			spec.CheckName = s
@@ -390,8 +400,10 @@ func yamlKind(v any) string {
 		return "a list"
 	case map[string]any:
 		return "a mapping"
+	case float64, int, int64, uint64:
+		return "a number"
 	}
-	return "a number"
+	return fmt.Sprintf("%v", v)
 }
 
 func describe(v any) string {

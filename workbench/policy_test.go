@@ -59,6 +59,12 @@ func TestDiscoverPolicies(t *testing.T) {
 			"a.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: check\n#     check_name: gitpoli / Rules\n", "github.a"),
 			"b.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request_review]\n#     answer: check\n#     check_name: gitpoli / Rules\n", "github.b"),
 		}},
+		{"not_under_github", map[string]string{
+			"a.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: record\n", "policies.wip"),
+			"b.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: record\n", "github[\"my-policy\"]"),
+			"c.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: record\n", "github"),
+		}},
+		{"check_name_not_gitpolis", map[string]string{"a.rego": policy("# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: check\n#     check_name: No WIP\n", "github.a")}},
 		{"no_allow", map[string]string{"a.rego": "# METADATA\n# custom:\n#   gitpoli:\n#     on: [pull_request]\n#     answer: record\npackage github.a\n\nviolations := set()\n"}},
 	}
 	for _, tt := range tests {
@@ -109,6 +115,13 @@ func TestPolicyReads(t *testing.T) {
 		{"dynamic key", "allow if {\n\tsome k\n\tinput[k] == 1\n}\n\nviolations := set()\n", "", "[*]"},
 		{"whole input", "import data.lib.h\n\nallow := h.ok(input)\n\nviolations := set()\n", "package lib.h\n\nok(x) := x.a == 1\n", "[*]"},
 		{"object.get with a computed key", "allow := object.get(input, concat(\"\", [\"a\", \"b\"]), 1) == 1\n\nviolations := set()\n", "", "[*]"},
+		{"object.get in a comprehension", "allow := count([x | x := object.get(input, \"workflow_meta\", {})]) > 0\n\nviolations := set()\n", "", "[workflow_meta]"},
+		{"whole input in a comprehension", "allow := count([x | y := input; x := y.workflow_meta]) > 0\n\nviolations := set()\n", "", "[*]"},
+		{"every", "allow if {\n\tevery name in [\"tests\"] {\n\t\tobject.get(input, [\"workflow_meta\", \"checks\", name], true)\n\t}\n}\n\nviolations := set()\n", "", "[workflow_meta]"},
+		{"every over the whole input", "allow if {\n\tevery x in [1] {\n\t\ty := input\n\t\ty.workflow_meta.a == x\n\t}\n}\n\nviolations := set()\n", "", "[*]"},
+		{"function of input in a comprehension", "import data.lib.h\n\nallow := count([x | x := h.f(input)]) > 0\n\nviolations := set()\n", "package lib.h\n\nf(x) := x.a\n", "[*]"},
+		{"keys of input", "allow := count({k | some k in object.keys(input)}) > 0\n\nviolations := set()\n", "", "[*]"},
+		{"json of input", "allow := count([x | x := json.marshal(input)]) > 0\n\nviolations := set()\n", "", "[*]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ type inputReads map[string]bool
 
 const anyKey = "*"
 
-// Reads reports whether the policy can read the top-level input key.
+// has reports whether the policy can read the top-level input key.
 func (r inputReads) has(key string) bool { return r[anyKey] || r[key] }
 
 // readsOf finds the input keys the rules at pkg can read.
@@ -38,13 +38,16 @@ func (a *readAnalysis) rule(r *ast.Rule) {
 		}
 		a.seen[r] = true
 		// The compiler passes input to a call through a local it assigns
-		// first (__local1__ = input; object.get(__local1__, ...)).
+		// first (__local1__ = input; object.get(__local1__, ...)), in the
+		// rule's body or in a nested one (a comprehension, every); its
+		// locals are unique within the rule.
 		aliases := map[ast.Var]bool{}
-		for _, expr := range r.Body {
+		ast.WalkExprs(r, func(expr *ast.Expr) bool {
 			if v, ok := inputAlias(expr); ok {
 				aliases[v] = true
 			}
-		}
+			return false
+		})
 		a.walk(r.Head, aliases)
 		a.walk(r.Body, aliases)
 	}

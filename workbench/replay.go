@@ -246,6 +246,9 @@ func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *Po
 		}
 		cfg = local.For(spec)
 		source = "local " + local.Dir.file(spec.ConfigFile())
+		if cfg == nil {
+			source = "none: no " + local.Dir.file(spec.ConfigFile())
+		}
 	default:
 		rc := gs.configs.read(ctx, spec.Config)
 		switch {
@@ -259,6 +262,9 @@ func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *Po
 		case rc.missing:
 			cfg = e.config.For(spec)
 			source = "default " + e.config.Dir.file(spec.ConfigFile())
+			if cfg == nil {
+				source = "none: neither the repository nor the default has " + spec.ConfigFile()
+			}
 		default:
 			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("config %s: %v", rc.file, rc.err)})
 			source = "unavailable: the repository's " + rc.file + " could not be read"

@@ -50,8 +50,11 @@ func CheckSummary(d workbench.Decision, auditID string) string {
 }
 
 // DeploymentState is the answer to a deployment: approved when every
-// deployment policy that decided it allows.
+// deployment policy that decided it allows (and one did).
 func DeploymentState(outcomes []workbench.Outcome) string {
+	if len(outcomes) == 0 {
+		return "rejected" // nothing allowed it
+	}
 	for _, o := range outcomes {
 		if !o.Decision.Allow {
 			return "rejected"

@@ -52,7 +52,7 @@ func AtRevision(ctx context.Context, dir, rev string, defaults fs.FS) (*Snapshot
 		}
 		for _, d := range []string{"policies", ".repol", "schemas", "fixtures"} {
 			if _, err := Git(ctx, dir, "cat-file", "-e", rev+":"+d); err != nil {
-				continue // absent at that revision: the built-in copy is used
+				continue // absent at that revision: as in a working tree without it
 			}
 			archive, err := Git(ctx, dir, "archive", "--format=tar", rev, d)
 			if err != nil {
