@@ -15,7 +15,7 @@ func runBuildCmd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("build", env)
 	sources := addSourceFlags(fs)
 	out := fs.String("o", "bundle.tar.gz", "bundle file to write")
-	revision := fs.String("revision", "", "bundle revision (default: the git commit, else the policy hash)")
+	revision := fs.String("revision", "", "bundle revision (default: the git commit, with -dirty when policies, .repol or schemas differ from it; else the policy hash)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: gitpoli build [-o bundle.tar.gz] [--revision R] [--policies DIR] [--config DIR]\n\nWrites a standard OPA bundle of the policies, with the .repol config and schemas\nas data: loadable by opa run -b and gitpoli serve --bundle.")
 		fs.PrintDefaults()
@@ -35,6 +35,10 @@ func runBuildCmd(ctx context.Context, args []string, env Env) error {
 		}
 		if head, err := session.Git(ctx, dir, "rev-parse", "HEAD"); err == nil {
 			rev = strings.TrimSpace(string(head))
+			// Files the commit does not hold are not that commit's bundle.
+			if st, err := session.Git(ctx, dir, "status", "--porcelain", "--", "policies", ".repol", "schemas"); err != nil || len(bytes.TrimSpace(st)) > 0 {
+				rev += "-dirty"
+			}
 		} else {
 			rev = e.Hash()
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,7 +75,7 @@ Fixtures are compared with their expectations: exit 1 on any mismatch.`)
 
 // replayFixtures replays fixture files and directories.
 func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions, env Env) error {
-	fixtures, err := loadFixtures(env, opts.sources, opts.targets)
+	fixtures, broken, err := loadFixtures(env, opts.sources, opts.targets)
 	if err != nil {
 		return err
 	}
@@ -82,6 +83,10 @@ func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions
 	if err != nil {
 		return err
 	}
+	// A fixture of the directory that does not parse fails; the others
+	// still run.
+	results = append(results, broken...)
+	slices.SortFunc(results, func(a, b fixture.Result) int { return cmp.Compare(a.Fixture, b.Fixture) })
 	if *opts.format == "json" {
 		if err := writeJSON(env.Stdout, results); err != nil {
 			return err
@@ -98,8 +103,8 @@ func replayFixtures(ctx context.Context, e *workbench.Engine, opts replayOptions
 }
 
 // loadFixtures loads the named fixture files and directories, or else the
-// fixtures directory.
-func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.Fixture, error) {
+// fixtures directory, whose files that do not parse are failed results.
+func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.Fixture, []fixture.Result, error) {
 	if len(targets) == 0 {
 		return sources.loadFixtureDir(env)
 	}
@@ -108,27 +113,27 @@ func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.F
 		p := env.path(t)
 		info, err := os.Stat(p)
 		if err != nil {
-			return nil, usagef("%s: %v", t, pathErr(err))
+			return nil, nil, usagef("%s: %v", t, pathErr(err))
 		}
 		if info.IsDir() {
 			fixtures, err := fixture.Load(os.DirFS(p), filepath.ToSlash(t))
 			if err != nil {
-				return nil, &usageError{err}
+				return nil, nil, &usageError{err}
 			}
 			out = append(out, fixtures...)
 			continue
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, usagef("%s: %v", t, pathErr(err))
+			return nil, nil, usagef("%s: %v", t, pathErr(err))
 		}
 		f, err := fixture.Parse(filepath.ToSlash(t), data)
 		if err != nil {
-			return nil, &usageError{err}
+			return nil, nil, &usageError{err}
 		}
 		out = append(out, f)
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func writeReplayText(w io.Writer, results []fixture.Result) {

@@ -166,3 +166,18 @@ func TestReplayLiveRecordRoundTrip(t *testing.T) {
 		t.Errorf("live deployment replay: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestBrokenFixtureFailsAlone: a fixture file that does not parse fails
+// with its file, line and column, and every other fixture still runs, in
+// gitpoli test and gitpoli replay alike.
+func TestBrokenFixtureFailsAlone(t *testing.T) {
+	repo := testrepo.Copy(t, "..")
+	writeFile(t, filepath.Join(repo, "fixtures/zz.broken.json"), "{\n  \"event\": \"ping\",\n  \"payload\": {,}\n}\n")
+	for _, args := range [][]string{{"test"}, {"replay"}} {
+		stdout, stderr, code := run(t, repo, "", args...)
+		if code != 1 || !strings.Contains(stdout, "fixtures/zz.broken.json:3:15: invalid character ','") ||
+			!strings.Contains(stdout, "PASS") || !strings.Contains(stdout, "fixtures/push.ignored.json") {
+			t.Errorf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", args[0], code, stdout, stderr)
+		}
+	}
+}

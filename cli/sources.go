@@ -95,17 +95,26 @@ func flagName(dir string) string {
 }
 
 // loadFixtureDir loads the fixtures of --fixtures, ./fixtures or the
-// built-in corpus. A directory with none is not an error.
-func (s *sourceFlags) loadFixtureDir(env Env) ([]*fixture.Fixture, error) {
+// built-in corpus. A directory with none is not an error; a file that
+// does not parse is a failed result, and the others are still loaded.
+func (s *sourceFlags) loadFixtureDir(env Env) ([]*fixture.Fixture, []fixture.Result, error) {
 	d, err := resolveDir(env, s.fixtures, "fixtures", s.ownPolicies(env))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fixtures, err := fixture.Load(d.FS, d.Name)
-	if err != nil {
-		return nil, &usageError{err}
+	if err == nil {
+		return fixtures, nil, nil
 	}
-	return fixtures, nil
+	files, ok := fixture.FileErrors(err)
+	if !ok {
+		return nil, nil, &usageError{err}
+	}
+	broken := make([]fixture.Result, len(files))
+	for i, fe := range files {
+		broken[i] = fixture.Result{Fixture: fe.File, Error: fe.Err.Error(), Mismatch: "error: " + fe.Err.Error()}
+	}
+	return fixtures, broken, nil
 }
 
 func pathErr(err error) error {

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,12 +76,15 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	if err != nil {
 		return compileError(err)
 	}
-	var results []fixture.Result
+	var results, broken []fixture.Result
 	var fixtureErr error
 	if opts.run == "" {
 		var fixtures []*fixture.Fixture
-		if fixtures, fixtureErr = opts.sources.loadFixtureDir(env); fixtureErr == nil {
+		if fixtures, broken, fixtureErr = opts.sources.loadFixtureDir(env); fixtureErr == nil {
 			results, fixtureErr = fixture.RunAll(ctx, e, fixtures)
+			// A fixture that does not parse fails; the others still run.
+			results = append(results, broken...)
+			slices.SortFunc(results, func(a, b fixture.Result) int { return cmp.Compare(a.Fixture, b.Fixture) })
 		}
 	}
 	tr := <-tests
