@@ -47,13 +47,11 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 	}
 	f := audit.Filter{Repo: opts.repo, Policy: opts.policy, Disagree: opts.disagree}
 	if opts.since != "" {
-		if d, err := time.ParseDuration(opts.since); err == nil {
-			f.Since = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, opts.since); err == nil {
-			f.Since = t
-		} else {
-			return usagef("--since %q: want an RFC 3339 time or a duration", opts.since)
+		t, err := audit.ParseSince(opts.since, time.Now())
+		if err != nil {
+			return usagef("--since: %v", err)
 		}
+		f.Since = t
 	}
 	e, err := opts.sources.engine(ctx, env)
 	if err != nil {

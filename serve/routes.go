@@ -64,6 +64,18 @@ func verifySignature(secret, body []byte, header string) bool {
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
+// eventLabel is an unauthenticated event name as a metric label: one of
+// GitHub's names a gitpoli App subscribes to, else "other", so that
+// unsigned requests cannot grow the label set without bound.
+func eventLabel(event string) string {
+	switch event {
+	case "pull_request", "pull_request_review", "check_run", "check_suite", "deployment_protection_rule",
+		"deployment", "deployment_status", "ping", "push", "installation", "installation_repositories", "status", "merge_group":
+		return event
+	}
+	return "other"
+}
+
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -84,7 +96,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	// Nothing is parsed, and nothing recorded, before the signature holds.
 	if !verifySignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
-		s.metrics.deliveries.WithLabelValues("", "bad_signature").Inc()
+		s.metrics.deliveries.WithLabelValues(eventLabel(r.Header.Get("X-GitHub-Event")), "bad_signature").Inc()
 		writeError(w, http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256")
 		return
 	}
@@ -189,10 +201,16 @@ func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	switch f.Decision {
+	case "", "allow", "deny", "error":
+	default:
+		writeError(w, http.StatusBadRequest, "decision must be allow, deny or error")
+		return
+	}
 	if since := q.Get("since"); since != "" {
-		t, err := time.Parse(time.RFC3339, since)
+		t, err := audit.ParseSince(since, time.Now())
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z")
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		f.Since = t

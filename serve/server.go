@@ -161,7 +161,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if p := e.Config().Problems(); len(p) > 0 {
 		s.log.Warn("default config has problems; repositories without their own config are denied", "problems", p.Error())
 	}
+	if cfg.AuditToken == "" {
+		s.log.Warn("GITPOLI_AUDIT_TOKEN is not set: the audit API (/audit) and /evaluate are disabled and answer 401")
+	}
+	s.log.Info("policies loaded", "policy_hash", e.Hash(), "policies", policyNames(e))
 	return s, nil
+}
+
+// policyNames lists the engine's policies, for the log.
+func policyNames(e *workbench.Engine) string {
+	names := make([]string, len(e.Policies()))
+	for i, spec := range e.Policies() {
+		names[i] = string(spec.Name)
+	}
+	return strings.Join(names, ",")
 }
 
 // Close closes the audit database.
@@ -182,11 +195,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		return err
 	}
 	s.engine.Store(e)
-	names := make([]string, len(e.Policies()))
-	for i, spec := range e.Policies() {
-		names[i] = string(spec.Name)
-	}
-	s.log.Info("policies reloaded", "policy_hash", e.Hash(), "policies", strings.Join(names, ","))
+	s.log.Info("policies reloaded", "policy_hash", e.Hash(), "policies", policyNames(e))
 	s.logEvaluators(e)
 	return nil
 }

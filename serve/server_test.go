@@ -406,6 +406,14 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	if len(page.Records) != 0 {
 		t.Errorf("%d decisions recorded from rejected requests", len(page.Records))
 	}
+	// Bad signatures are counted under the event named, when it is one of
+	// GitHub's, else as "other": unsigned requests make no new labels.
+	h.deliver("made-up-event", "id-made-up", body, "none")
+	_, metrics := h.get("/metrics", "")
+	if !strings.Contains(string(metrics), `gitpoli_deliveries_total{event="ping",outcome="bad_signature"} 4`) ||
+		!strings.Contains(string(metrics), `gitpoli_deliveries_total{event="other",outcome="bad_signature"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(string(metrics), "bad_signature"))
+	}
 }
 
 func TestDeploymentApprovedThenRedeliveryIgnored(t *testing.T) {
@@ -667,6 +675,22 @@ func TestGitHubDownRecordsError(t *testing.T) {
 			t.Errorf("record %s %s", r.Decision, r.Detail)
 		}
 	}
+	// Counted as what it was recorded as: an error, not a deny.
+	_, body := h.get("/metrics", "")
+	if !strings.Contains(string(body), `gitpoli_decisions_total{decision="error",policy="deploy",source="webhook"} 1`) ||
+		strings.Contains(string(body), `gitpoli_decisions_total{decision="allow",policy="deploy",source="webhook"}`) {
+		t.Errorf("metrics:\n%s", grepLines(string(body), "gitpoli_decisions_total"))
+	}
+}
+
+func grepLines(text, word string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestInstallationTokenCachedAndRenewed(t *testing.T) {
@@ -770,6 +794,15 @@ func TestAuditAndEvaluateAPI(t *testing.T) {
 	}
 	if code, _ := h.get("/audit?limit=501", "audit-token"); code != 400 {
 		t.Errorf("limit 501: %d", code)
+	}
+	if code, body := h.get("/audit?decision=maybe", "audit-token"); code != 400 || !strings.Contains(string(body), "allow, deny or error") {
+		t.Errorf("decision=maybe: %d %s", code, body)
+	}
+	if code, body := h.get("/audit?since=1h", "audit-token"); code != 200 || !strings.Contains(string(body), `"policy":"deploy"`) {
+		t.Errorf("since=1h (as gitpoli backtest --since takes it): %d %s", code, body)
+	}
+	if code, _ := h.get("/audit?since=yesterday", "audit-token"); code != 400 {
+		t.Errorf("since=yesterday: %d", code)
 	}
 	code, body = h.get("/health", "")
 	if code != 200 || !strings.Contains(string(body), `"db_writable":true`) || !strings.Contains(string(body), `"backend":"`+testBackend+`"`) ||
@@ -1451,5 +1484,21 @@ func TestReclaimedAfterReloadDecidesOnlyTheNewPolicy(t *testing.T) {
 	if len(before) != 1 || len(recs) != 2 || got["deploy"] != "allow" || got["freeze"] != "deny" || again.body["state"] != "rejected" ||
 		!strings.Contains(comment, before[0].ID) || !strings.Contains(comment, "freeze.on") {
 		t.Errorf("records %v (before %d), answer %v", got, len(before), again.body)
+	}
+}
+
+// TestWarnsWithoutAuditToken: serve says at start that without
+// GITPOLI_AUDIT_TOKEN the audit API and /evaluate answer 401.
+func TestWarnsWithoutAuditToken(t *testing.T) {
+	var logs syncbuf.Buffer
+	h := startConfig(t, newFakeGitHub(t), "", func(c *Config) {
+		c.AuditToken = ""
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	if code, _ := h.get("/audit", ""); code != http.StatusUnauthorized {
+		t.Errorf("/audit without a token configured: %d", code)
+	}
+	if !strings.Contains(logs.String(), "GITPOLI_AUDIT_TOKEN is not set: the audit API (/audit) and /evaluate are disabled") {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }

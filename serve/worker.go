@@ -376,7 +376,9 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 			return err
 		}
 		for _, rec := range recs {
-			s.logDecision(log, rec)
+			if decided[workbench.Policy(rec.Policy)].Answer != workbench.AnswerDeployment {
+				s.logDecision(log, rec) // the answered ones once GitHub took the answer, or not
+			}
 			// The candidates decide on the same input (the day's count
 			// included), outside the gate: their evaluation holds no lock.
 			if sh := s.shadowDecision(ctx, gs, decided[workbench.Policy(rec.Policy)].Decision); sh != nil {
@@ -431,6 +433,14 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
 	}
 	s.recordAnswer(ctx, answering, answer, answerErr)
+	for _, rec := range recs {
+		if decided[workbench.Policy(rec.Policy)].Answer == workbench.AnswerDeployment {
+			if answerErr != nil {
+				rec.Decision = "error" // as recordAnswer recorded it
+			}
+			s.logDecision(log, rec)
+		}
+	}
 	return answerErr
 }
 

@@ -448,6 +448,19 @@ func (s *Store) Annotate(ctx context.Context, id, decision string, detail json.R
 	return nil
 }
 
+// ParseSince reads a "since" of the audit API and gitpoli backtest alike:
+// an RFC 3339 time (2026-11-25T00:00:00Z), or a duration back from now
+// (168h, 30m).
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: want an RFC 3339 time (2026-11-25T00:00:00Z) or a duration back from now (168h)", s)
+}
+
 // SetShadow records the candidate policies' decision beside a recorded
 // one: a deployment's shadow is decided after its gate, so that the
 // candidates' evaluation never holds the gate's transaction.
