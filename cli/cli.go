@@ -96,6 +96,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		usage(env.Stdout)
 		return ExitOK
 	}
+	if strings.HasPrefix(args[0], "-") {
+		// Flags with no command are the workbench's (gitpoli --format json).
+		return exitCode(runWorkbenchCmd(ctx, args, env), env.Stderr, "workbench")
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return exitCode(c.run(ctx, args[1:], env), env.Stderr, c.name)

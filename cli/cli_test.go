@@ -125,4 +125,9 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "tests 68/68, fixtures 53/53, 0 problems") {
 		t.Errorf("no command: exit %d, %q", code, stdout)
 	}
+	// Flags and no command are the workbench's.
+	stdout, _, code = run(t, t.TempDir(), "", "--format", "json")
+	if code != 0 || !strings.Contains(stdout, `"generation": 1`) {
+		t.Errorf("--format json: exit %d, %.200q", code, stdout)
+	}
 }
