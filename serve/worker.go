@@ -213,13 +213,7 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 			continue
 		}
 		for _, spec := range specs {
-			var err error
-			if spec.Answer == workbench.AnswerCheck {
-				err = s.decideCheck(ctx, d, e, gs, spec, client, log)
-			} else {
-				err = s.decideRecord(ctx, d, e, gs, spec, log)
-			}
-			if err != nil {
+			if err := s.decidePullRequest(ctx, d, e, gs, spec, client, log); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -252,9 +246,10 @@ func (s *Server) alreadyDecided(ctx context.Context, d *audit.Delivery, subj wor
 	return true, nil
 }
 
-// decideCheck decides the subject with a check policy and posts its check
-// run on the head.
-func (s *Server) decideCheck(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, client *http.Client, log logger) error {
+// decidePullRequest decides the subject with one policy of a pull
+// request, records the decision, and for a check policy posts its check
+// run on the head (a record policy tells GitHub nothing).
+func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, client *http.Client, log logger) error {
 	if done, err := s.alreadyDecided(ctx, d, gs.Subject, spec.Name, log); done || err != nil {
 		return err
 	}
@@ -262,37 +257,22 @@ func (s *Server) decideCheck(ctx context.Context, d *audit.Delivery, e *workbenc
 	o := e.DecideSubject(ctx, gs, spec, nil)
 	s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
 	rec := s.subjectRecord(e, d, o)
-	rec.ID = audit.NewID() // the check run's summary names it
+	rec.ID = audit.NewID() // a check run's summary names it
 	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
-	answer, answerErr := s.postCheckRun(ctx, client, o, rec.ID)
-	rec.Detail = detail(o.Config, answer, answerErr)
-	if answerErr != nil {
-		rec.Decision = "error"
+	var answer map[string]any
+	var answerErr error
+	if spec.Answer == workbench.AnswerCheck {
+		answer, answerErr = s.postCheckRun(ctx, client, o, rec.ID)
+		if answerErr != nil {
+			rec.Decision = "error"
+		}
 	}
+	rec.Detail = detail(o.Config, answer, answerErr)
 	if err := s.store.Insert(ctx, &rec); err != nil {
 		return err
 	}
 	s.logDecision(log, rec)
 	return answerErr
-}
-
-// decideRecord decides the subject with a record policy: the audit log
-// holds the decision, and GitHub is told nothing.
-func (s *Server) decideRecord(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, log logger) error {
-	if done, err := s.alreadyDecided(ctx, d, gs.Subject, spec.Name, log); done || err != nil {
-		return err
-	}
-	start := time.Now()
-	o := e.DecideSubject(ctx, gs, spec, nil)
-	s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
-	rec := s.subjectRecord(e, d, o)
-	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
-	rec.Detail = detail(o.Config, nil, nil)
-	if err := s.store.Insert(ctx, &rec); err != nil {
-		return err
-	}
-	s.logDecision(log, rec)
-	return nil
 }
 
 // decideDeployment decides a deployment with every policy that decides

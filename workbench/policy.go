@@ -11,7 +11,7 @@ import (
 )
 
 // Policy names one policy: the path of its Rego package after "github."
-// ("deploy", "wip", "teams.platform").
+// (wip, teams.platform).
 type Policy string
 
 // Package is the Rego package that holds the policy's decision.
