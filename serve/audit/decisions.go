@@ -206,19 +206,35 @@ func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string
 		}
 	}
 	var n int
-	args := []any{repo, environment, day}
-	for _, p := range policies {
-		args = append(args, p)
+	var err error
+	if len(policies) == 1 {
+		// One deployment policy, one record a deployment: its allows,
+		// counted on the decisions_deploys index (a count for every
+		// deployment, so it has to stay cheap as the day's log grows).
+		err = g.tx.QueryRowContext(ctx, d.rebind(`
+			SELECT COUNT(*) FROM decisions
+			WHERE repo = ? AND environment = ? AND day = ? AND policy = ? AND decision = 'allow' AND source = 'webhook'`),
+			repo, environment, day, policies[0]).Scan(&n)
+	} else {
+		// Several: the deployments one of them allowed and none of them
+		// did not (a probe of the delivery index for each allow).
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(policies)), ", ")
+		args := []any{repo, environment, day}
+		for range 2 {
+			for _, p := range policies {
+				args = append(args, p)
+			}
+		}
+		err = g.tx.QueryRowContext(ctx, d.rebind(`
+			SELECT COUNT(DISTINCT COALESCE(NULLIF(a.delivery_id, ''), a.id)) FROM decisions a
+			WHERE a.repo = ? AND a.environment = ? AND a.day = ? AND a.policy IN (`+marks+`) AND a.decision = 'allow' AND a.source = 'webhook'
+			AND NOT EXISTS (
+				SELECT 1 FROM decisions o
+				WHERE a.delivery_id <> '' AND o.delivery_id = a.delivery_id AND o.policy IN (`+marks+`)
+				AND o.decision <> 'allow' AND o.source = 'webhook'
+			)`),
+			args...).Scan(&n)
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(policies)), ", ")
-	err := g.tx.QueryRowContext(ctx, d.rebind(`
-		SELECT COUNT(*) FROM (
-			SELECT COALESCE(NULLIF(delivery_id, ''), id) AS deployment FROM decisions
-			WHERE repo = ? AND environment = ? AND day = ? AND source = 'webhook' AND policy IN (`+marks+`)
-			GROUP BY COALESCE(NULLIF(delivery_id, ''), id)
-			HAVING MIN(decision) = 'allow' AND MAX(decision) = 'allow'
-		) approved`),
-		args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count deployments today: %w", err)
 	}
