@@ -192,11 +192,10 @@ func discoverPolicies(modules map[string]*ast.Module) ([]*PolicySpec, Problems) 
 		if m := modules[locFile(a.Location)]; m != nil {
 			comments = m.Comments
 		}
+		// A policy with problems is still listed: New refuses the set,
+		// and the config it names is not reported as no policy's.
 		spec, ps := parseSpec(rest, a, comments)
 		problems = append(problems, ps...)
-		if len(ps) > 0 {
-			continue
-		}
 		specs = append(specs, spec)
 	}
 	// Two policies must not post the same check run: each would overwrite
