@@ -71,6 +71,8 @@ type Model struct {
 	styles Styles
 	keys   KeyMap
 	sess   *session.Session
+	// testOrder maps the tests view's rows to the snapshot's tests.
+	testOrder []int
 
 	width, height int
 
@@ -443,7 +445,8 @@ func (m *Model) move(n int) {
 func (m *Model) refreshRows() {
 	st := m.styles
 	if s := m.snap; s != nil {
-		m.lists[viewTests].SetRows(testRows(st, s.Tests))
+		m.testOrder = testOrder(s.Tests)
+		m.lists[viewTests].SetRows(testRows(st, s.Tests, m.testOrder))
 		m.lists[viewFixtures].SetRows(fixtureRows(st, s.Fixtures))
 		problems := &m.lists[viewProblems]
 		before := problems.problemCount()
@@ -509,7 +512,7 @@ func (m *Model) detailText() string {
 	case i < 0 || s == nil:
 		text = st.Muted.Render(m.emptyText())
 	case m.active == viewTests:
-		text = testDetail(st, s.Tests[i])
+		text = testDetail(st, s.Tests[m.testOrder[i]])
 	case m.active == viewFixtures:
 		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
 	case m.active == viewChanged:
@@ -725,25 +728,51 @@ func (m Model) headerView() string {
 	tp, tf := s.TestCounts()
 	fm, fx := s.FixtureCounts()
 	cp := len(s.ConfigProblems())
-	parts := []string{
-		title,
-		mark(st, tf == 0) + fmt.Sprintf(" tests %d/%d", tp, tp+tf),
-		mark(st, fx == 0) + fmt.Sprintf(" fixtures %d/%d", fm, fm+fx),
+	// Narrower, the words go before the figures: every figure stays whole.
+	// The width is judged with the run's figures at their widest, so that
+	// the header does not change shape from one run to the next.
+	took := s.Took.Round(time.Millisecond).String()
+	for short := 0; ; short++ {
+		name, config, run := title, "config valid", fmt.Sprintf("run #%d · %s", s.Gen, took)
+		if cp > 0 {
+			config = "config: " + plural(cp, "problem", "problems")
+		}
+		if short >= 1 {
+			name = st.Title.Render("gitpoli")
+			run = fmt.Sprintf("#%d · %s", s.Gen, took)
+		}
+		if short >= 2 {
+			config = "config"
+			if cp > 0 {
+				config = fmt.Sprintf("config %d", cp)
+			}
+		}
+		switch {
+		case s.TestsPending:
+			run = m.spinner.View() + " tests running · " + run
+		case m.running:
+			run = m.spinner.View() + " running · " + run
+		}
+		header := strings.Join([]string{
+			name,
+			mark(st, tf == 0) + fmt.Sprintf(" tests %d/%d", tp, tp+tf),
+			mark(st, fx == 0) + fmt.Sprintf(" fixtures %d/%d", fm, fm+fx),
+			mark(st, cp == 0) + " " + config,
+			st.Muted.Render(run),
+		}, "  ")
+		widest := lipgloss.Width(header) - len(took) + len("999ms") + 3 // "#9999"
+		if short == 2 || m.width == 0 || widest <= m.width {
+			return header
+		}
 	}
-	if cp == 0 {
-		parts = append(parts, mark(st, true)+" config valid")
-	} else {
-		parts = append(parts, mark(st, false)+fmt.Sprintf(" config: %d problems", cp))
+}
+
+// plural is "1 problem", "2 problems".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
 	}
-	run := fmt.Sprintf("run #%d · %s", s.Gen, s.Took.Round(time.Millisecond))
-	switch {
-	case s.TestsPending:
-		run = m.spinner.View() + " tests running · " + run
-	case m.running:
-		run = m.spinner.View() + " running · " + run
-	}
-	parts = append(parts, st.Muted.Render(run))
-	return strings.Join(parts, "  ")
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (m Model) bannerView() string {
@@ -764,7 +793,7 @@ func (m Model) bannerView() string {
 		}
 		return st.ErrorBanner.Render("STALE — the policies do not compile" + first + " (showing the last good results)")
 	case len(s.Problems) > 0:
-		return st.ErrorBanner.Render(fmt.Sprintf("%d problem(s): %s", len(s.Problems), s.Problems[0].String()))
+		return st.ErrorBanner.Render(plural(len(s.Problems), "problem", "problems") + ": " + s.Problems[0].String())
 	case len(m.changes) > 0:
 		flips := 0
 		for _, c := range m.changes {

@@ -76,10 +76,10 @@ func press(m Model, keys ...string) Model {
 	return m
 }
 
-var timing = regexp.MustCompile(`(?m)run #\d+.*$`)
+var timing = regexp.MustCompile(`(?m)(run )?#\d+ · .*$`)
 
 func screen(m Model) string {
-	return timing.ReplaceAllString(m.View(), "run #N") + "\n"
+	return timing.ReplaceAllString(m.View(), "${1}#N") + "\n"
 }
 
 // TestScreens drives the model through a session of edits and compares

@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gitpoli/gitpoli/workbench"
@@ -26,12 +28,39 @@ func plainMark(ok bool) string {
 	return "✗"
 }
 
-func testRows(st Styles, tests []workbench.TestResult) []row {
+// testOrder is the order the tests view lists tests in: failures first,
+// then the rest, each by package as the run gave them.
+func testOrder(tests []workbench.TestResult) []int {
+	order := make([]int, len(tests))
+	for i := range order {
+		order[i] = i
+	}
+	passed := func(i int) bool {
+		return tests[i].Status == workbench.TestPass || tests[i].Status == workbench.TestSkip
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch pa, pb := passed(a), passed(b); {
+		case pa == pb:
+			return cmp.Compare(tests[a].Package, tests[b].Package)
+		case !pa:
+			return -1
+		default:
+			return 1
+		}
+	})
+	return order
+}
+
+// testRows lists tests by their name within the package, the package
+// after it (muted, the first thing a narrow list cuts), in order.
+func testRows(st Styles, tests []workbench.TestResult, order []int) []row {
 	rows := make([]row, 0, len(tests))
-	for _, t := range tests {
+	for _, i := range order {
+		t := tests[i]
 		ok := t.Status == workbench.TestPass || t.Status == workbench.TestSkip
-		name := t.FullName()
-		rows = append(rows, row{key: name, text: mark(st, ok) + " " + name, plain: plainMark(ok) + " " + name + " " + string(t.Status)})
+		pkg := strings.TrimSuffix(strings.TrimPrefix(t.Package, "github."), "_test")
+		rows = append(rows, row{key: t.FullName(), text: mark(st, ok) + " " + t.Name + st.Muted.Render(" · "+pkg),
+			plain: plainMark(ok) + " " + t.Name + " · " + pkg + " " + t.FullName() + " " + string(t.Status)})
 	}
 	return rows
 }
