@@ -224,7 +224,7 @@ func writeCIDiff(ctx context.Context, summary io.Writer, env Env, base string) {
 		return
 	}
 	root, _ := filepath.Abs(dir)
-	after, err := session.New(session.Workspace{Root: root, Defaults: env.Defaults}).Run(ctx)
+	after, err := session.New(session.Workspace{Root: root, Defaults: env.Defaults, EngineOptions: env.engineOptions()}).Run(ctx)
 	if err != nil {
 		fmt.Fprintf(summary, "Could not replay the fixtures: %v\n", err)
 		return

@@ -180,6 +180,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 		shadow = &sh
 	}
 	cfg = serve.Config{
+		EngineOptions: env.engineOptions(),
 		Shadow:        shadow,
 		Addr:          opts.addr,
 		DB:            db,

@@ -40,7 +40,7 @@ func (s *sourceFlags) engine(ctx context.Context, env Env) (*workbench.Engine, e
 	if err != nil {
 		return nil, err
 	}
-	e, err := workbench.New(ctx, src)
+	e, err := workbench.New(ctx, src, env.engineOptions()...)
 	if err != nil {
 		return nil, compileError(err)
 	}
@@ -123,4 +123,13 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// engineOptions are the engine's options from the environment:
+// GITPOLI_EVALUATOR=topdown decides everything with OPA's topdown.
+func (e Env) engineOptions() []workbench.Option {
+	if e.Getenv("GITPOLI_EVALUATOR") == "topdown" {
+		return []workbench.Option{workbench.TopdownOnly()}
+	}
+	return nil
 }

@@ -72,7 +72,7 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 		report, err := workbench.TestDir(ctx, src.Policies, to)
 		tests <- testRun{report, err}
 	}()
-	e, err := workbench.New(ctx, src)
+	e, err := workbench.New(ctx, src, env.engineOptions()...)
 	if err != nil {
 		return compileError(err)
 	}

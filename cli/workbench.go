@@ -54,12 +54,13 @@ With --db, S lists the newest decisions the shadow policies of gitpoli serve
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return usagef("%s is not a directory", dir)
 	}
-	ws := session.Workspace{Root: dir, Defaults: env.Defaults}
+	ws := session.Workspace{Root: dir, Defaults: env.Defaults, EngineOptions: env.engineOptions()}
 	opts := tui.Options{
-		Workspace: ws,
-		Getenv:    env.Getenv,
-		Output:    env.Stdout,
-		NoColor:   env.Getenv("NO_COLOR") != "",
+		Workspace:    ws,
+		GitHubToken:  env.Getenv("GITHUB_TOKEN"),
+		GitHubAPIURL: env.Getenv("GITHUB_API_URL"),
+		Output:       env.Stdout,
+		NoColor:      env.Getenv("NO_COLOR") != "",
 	}
 	if *db != "" {
 		store, err := openAudit(ctx, env, *db)

@@ -50,6 +50,8 @@ type Config struct {
 	// Transport carries requests to GitHub (tests use a fake API).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// EngineOptions build every engine the server loads.
+	EngineOptions []workbench.Option
 	// Workers process queued deliveries (default 2).
 	Workers int
 	// RetryBase is the first backoff of a GitHub retry (default 500ms).
@@ -111,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
 	}
-	e, err := workbench.New(ctx, cfg.Sources)
+	e, err := workbench.New(ctx, cfg.Sources, cfg.EngineOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
@@ -129,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.engine.Store(e)
 	s.logEvaluators(e)
 	if cfg.Shadow != nil {
-		shadow, err := workbench.New(ctx, *cfg.Shadow)
+		shadow, err := workbench.New(ctx, *cfg.Shadow, cfg.EngineOptions...)
 		if err != nil {
 			store.Close()
 			return nil, fmt.Errorf("load shadow policies: %w", err)
@@ -189,7 +191,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 // Reload builds a new engine from the policy sources and swaps it in. A
 // broken policy keeps the running one.
 func (s *Server) Reload(ctx context.Context) error {
-	e, err := workbench.New(ctx, s.cfg.Sources)
+	e, err := workbench.New(ctx, s.cfg.Sources, s.cfg.EngineOptions...)
 	if err != nil {
 		s.log.Error("reload failed; keeping the running policies", "error", err.Error())
 		return err
@@ -206,7 +208,7 @@ func (s *Server) logEvaluators(e *workbench.Engine) {
 	for _, spec := range e.Policies() {
 		p := spec.Name
 		if ev, err := e.Evaluator(p); ev != "irvm" {
-			reason := "GITPOLI_EVALUATOR=topdown"
+			reason := "topdown only (GITPOLI_EVALUATOR=topdown)"
 			if err != nil {
 				reason = err.Error()
 			}

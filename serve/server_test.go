@@ -738,8 +738,7 @@ func TestTopdownEvaluator(t *testing.T) {
 		return string(out)
 	}
 	planned := decide(start(t, newFakeGitHub(t), ""))
-	t.Setenv("GITPOLI_EVALUATOR", "topdown")
-	h := start(t, newFakeGitHub(t), "")
+	h := startConfig(t, newFakeGitHub(t), "", func(c *Config) { c.EngineOptions = []workbench.Option{workbench.TopdownOnly()} })
 	if _, body := h.get("/health", ""); !strings.Contains(string(body), `"evaluators":{"deploy":"topdown","pullrequest":"topdown"}`) {
 		t.Errorf("health: %s", body)
 	}

@@ -51,8 +51,11 @@ type Options struct {
 	Workspace session.Workspace
 	// Watcher, when set, delivers saves; nil runs once (and on r).
 	Watcher *session.Watcher
-	// Getenv reads GITHUB_TOKEN and GITHUB_API_URL for live pull requests.
-	Getenv func(string) string
+	// GitHubToken and GitHubAPIURL fetch live pull requests (the CLI
+	// reads them from GITHUB_TOKEN and GITHUB_API_URL); no token, no live
+	// pull requests.
+	GitHubToken  string
+	GitHubAPIURL string
 	// Output is where the workbench draws (for color detection).
 	Output  io.Writer
 	NoColor bool
@@ -116,9 +119,6 @@ type Model struct {
 
 // New returns the workbench model.
 func New(opts Options) Model {
-	if opts.Getenv == nil {
-		opts.Getenv = func(string) string { return "" }
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -554,7 +554,7 @@ func (m *Model) fetchLive(ref string) tea.Cmd {
 		m.refreshRows()
 		return nil
 	}
-	token := m.opts.Getenv("GITHUB_TOKEN")
+	token := m.opts.GitHubToken
 	if token == "" {
 		m.liveErr, m.live = errors.New("set GITHUB_TOKEN to a token that can read the repository (export GITHUB_TOKEN=...), then start gitpoli again"), nil
 		m.active = viewLive
@@ -568,7 +568,7 @@ func (m *Model) fetchLive(ref string) tea.Cmd {
 	}
 	n, _ := strconv.Atoi(mm[3])
 	pr := workbench.PR{Repo: workbench.Repo{Owner: mm[1], Name: mm[2]}, Number: n}
-	opts := fixture.LiveOptions{Token: token, APIURL: m.opts.Getenv("GITHUB_API_URL"), Transport: m.opts.Transport}
+	opts := fixture.LiveOptions{Token: token, APIURL: m.opts.GitHubAPIURL, Transport: m.opts.Transport}
 	m.fetching = true
 	return tea.Batch(m.spinner.Tick, func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -24,10 +24,11 @@ import (
 func newModel(t *testing.T, root string, w, h int, env map[string]string) Model {
 	t.Helper()
 	m := New(Options{
-		Workspace: session.Workspace{Root: root},
-		Output:    io.Discard,
-		NoColor:   true,
-		Getenv:    func(k string) string { return env[k] },
+		Workspace:    session.Workspace{Root: root},
+		Output:       io.Discard,
+		NoColor:      true,
+		GitHubToken:  env["GITHUB_TOKEN"],
+		GitHubAPIURL: env["GITHUB_API_URL"],
 	})
 	next, _ := m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	return next.(Model)
@@ -216,12 +217,12 @@ func TestLivePullRequest(t *testing.T) {
 		responses[k] = v
 	}
 	m := New(Options{
-		Workspace: session.Workspace{Root: root},
-		Output:    io.Discard,
-		NoColor:   true,
-		Getenv:    func(k string) string { return map[string]string{"GITHUB_TOKEN": "t0ken"}[k] },
-		Transport: fixture.NewPlayer(responses),
-		Now:       func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) },
+		Workspace:   session.Workspace{Root: root},
+		Output:      io.Discard,
+		NoColor:     true,
+		GitHubToken: "t0ken",
+		Transport:   fixture.NewPlayer(responses),
+		Now:         func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) },
 	})
 	next, _ := m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, next.(Model))

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -44,7 +43,7 @@ type Engine struct {
 	queries  map[Policy]rego.PreparedEvalQuery
 	// progs are the same decisions planned for irvm, which decides without
 	// topdown's run-time unification; absent where planning failed (then
-	// topdown decides, and planErrs says why) or GITPOLI_EVALUATOR=topdown.
+	// topdown decides, and planErrs says why) or with the Topdown option.
 	progs    map[Policy]*irvm.Program
 	planErrs map[Policy]error
 	rules    map[Policy]map[string][]*ast.Rule // violation code → rules that emit it
@@ -59,7 +58,11 @@ type Engine struct {
 // Problems with file:line positions. Config problems do not stop the
 // engine: they deny the affected policy's decisions (see Decide) and are
 // listed by Config().Problems().
-func New(ctx context.Context, src Sources) (*Engine, error) {
+func New(ctx context.Context, src Sources, opts ...Option) (*Engine, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	modules, sources, problems, err := parseModules(src.Policies, isPolicyFile)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,7 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 	}
 	for _, spec := range specs {
 		e.byName[spec.Name] = spec
-		if err := e.prepare(ctx, spec); err != nil {
+		if err := e.prepare(ctx, spec, o.topdown); err != nil {
 			return nil, err
 		}
 	}
@@ -104,6 +107,16 @@ func New(ctx context.Context, src Sources) (*Engine, error) {
 	e.config = cfg
 	return e, nil
 }
+
+// Option changes how New builds an engine.
+type Option func(*options)
+
+type options struct{ topdown bool }
+
+// TopdownOnly makes every decision with OPA's own evaluator, topdown,
+// planning none (GITPOLI_EVALUATOR=topdown): to rule the planned evaluator
+// out when a decision looks wrong.
+func TopdownOnly() Option { return func(o *options) { o.topdown = true } }
 
 // Reconfigure returns an engine with the same compiled policies and the
 // config and schemas of src: what a save of a .repol file or a schema
@@ -256,7 +269,7 @@ func hashSources(sources map[string][]byte) string {
 // prepare readies the decision query of a policy and indexes its
 // violation rules by code, so that each violation can name the rule that
 // raised it.
-func (e *Engine) prepare(ctx context.Context, spec *PolicySpec) error {
+func (e *Engine) prepare(ctx context.Context, spec *PolicySpec, topdown bool) error {
 	p := spec.Name
 	pkg := ast.MustParseRef("data." + p.Package())
 	for _, name := range []string{"allow", "violations"} {
@@ -278,7 +291,7 @@ func (e *Engine) prepare(ctx context.Context, spec *PolicySpec) error {
 		return fmt.Errorf("prepare %s decision: %w", p, err)
 	}
 	e.queries[p] = pq
-	if os.Getenv("GITPOLI_EVALUATOR") != "topdown" {
+	if !topdown {
 		if prog, err := irvm.Plan(ctx, e.compiler, query); err != nil {
 			e.planErrs[p] = err
 		} else {

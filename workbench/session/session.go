@@ -29,6 +29,8 @@ import (
 type Workspace struct {
 	Root     string
 	Defaults fs.FS
+	// EngineOptions build the engines the session decides with.
+	EngineOptions []workbench.Option
 }
 
 // dirNames are the workspace directories, in a fixed order.
@@ -279,7 +281,7 @@ func (s *Session) buildEngine(ctx context.Context, src workbench.Sources, policy
 		e, err := s.engine.Reconfigure(src)
 		return e, nil, err
 	}
-	e, err := workbench.New(ctx, src)
+	e, err := workbench.New(ctx, src, s.ws.EngineOptions...)
 	var ps workbench.Problems
 	switch {
 	case errors.As(err, &ps):
