@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ With --db, S lists the newest decisions the shadow policies of gitpoli serve
 		Workspace:    ws,
 		GitHubToken:  env.Getenv("GITHUB_TOKEN"),
 		GitHubAPIURL: env.Getenv("GITHUB_API_URL"),
+		Editor:       cmp.Or(env.Getenv("VISUAL"), env.Getenv("EDITOR")),
 		Output:       env.Stdout,
 		NoColor:      env.Getenv("NO_COLOR") != "",
 	}

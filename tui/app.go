@@ -56,6 +56,9 @@ type Options struct {
 	// pull requests.
 	GitHubToken  string
 	GitHubAPIURL string
+	// Editor opens a file at a line (e): the CLI passes $VISUAL or
+	// $EDITOR; empty means vi.
+	Editor string
 	// Output is where the workbench draws (for color detection).
 	Output  io.Writer
 	NoColor bool
@@ -239,6 +242,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.active = viewLive
 		m.refreshRows()
 		return m, nil
+	case editedMsg:
+		if msg.err != nil {
+			m.flash = "editor: " + msg.err.Error()
+		}
+		return m, nil
 	case savedMsg:
 		if msg.err != nil {
 			m.flash = "save fixture: " + msg.err.Error()
@@ -400,6 +408,8 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.saveLive()
 	case key.Matches(msg, k.Shadow):
 		return m, m.shadow()
+	case key.Matches(msg, k.Edit):
+		return m, m.edit()
 	}
 	return m, nil
 }

@@ -13,6 +13,7 @@ type KeyMap struct {
 	LivePR, SaveFixture        key.Binding
 	DiffRef, Shadow            key.Binding
 	Rerun, Help, Quit          key.Binding
+	Edit                       key.Binding
 }
 
 // DefaultKeyMap returns the workbench's key bindings.
@@ -36,6 +37,7 @@ func DefaultKeyMap() KeyMap {
 		DiffRef:     key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diff against a git revision")),
 		Shadow:      key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "shadow disagreements (--db)")),
 		Rerun:       key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "run again")),
+		Edit:        key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "open in $EDITOR at the line")),
 		Help:        key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:        key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 	}
@@ -43,7 +45,7 @@ func DefaultKeyMap() KeyMap {
 
 // ShortHelp is the one-line help at the bottom.
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.NextTab, k.Filter, k.Detail, k.LivePR, k.Help, k.Quit}
+	return []key.Binding{k.NextTab, k.Filter, k.Detail, k.Edit, k.Help, k.Quit}
 }
 
 // FullHelp is the help overlay.
@@ -51,6 +53,6 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Detail},
 		{k.NextTab, k.PrevTab, k.Tests, k.Fixtures, k.Changed, k.Problems},
-		{k.Filter, k.ClearFilter, k.LivePR, k.SaveFixture, k.DiffRef, k.Shadow, k.Rerun, k.Help, k.Quit},
+		{k.Filter, k.ClearFilter, k.Edit, k.LivePR, k.SaveFixture, k.DiffRef, k.Shadow, k.Rerun, k.Help, k.Quit},
 	}
 }
