@@ -41,12 +41,9 @@ func main() {
 			// engine: collecting a quarter as often as Go's default.
 			debug.SetGCPercent(400)
 		case os.Args[1] == "serve":
-			// serve keeps little (~5 MB) and allocates ~20 KB a request:
-			// collecting less often than Go's default gave 3–14% more
-			// decisions a second (GOGC=400, four paired runs). 300 does
-			// as well (six paired runs at 64 and 128 clients, within the
-			// machine's noise) and keeps the peak RSS under 128 clients
-			// 7 MB lower (69–76 → 66–70 MB).
+			// serve keeps little and allocates a little per request:
+			// collecting less often than Go's default gives more decisions
+			// a second for a few MB of RSS (figures in docs/performance.md).
 			debug.SetGCPercent(300)
 		}
 		// The workbench keeps Go's default. GOGC set in the environment
@@ -71,13 +68,11 @@ func main() {
 const oneShotHeap = 64 << 20
 
 // collectLate is the collector for a command that runs once on a
-// repository and exits: it allocates mostly what it keeps until it exits
-// (`gitpoli test` on this repository, ~45 MB), so collecting before the
-// heap reaches oneShotHeap is work for nothing (`gitpoli test` −7 to −9%
-// against GOGC=400, medians of 25 alternated runs). After the first
-// collection it collects as GOGC=400 does, a quarter as often as Go's
-// default and with no fixed ceiling, so a large run's heap grows with what
-// it keeps.
+// repository and exits: it allocates mostly what it keeps until it exits,
+// so collecting before the heap reaches oneShotHeap is work for nothing
+// (figures in docs/performance.md). After the first collection it
+// collects as GOGC=400 does, a quarter as often as Go's default and with
+// no fixed ceiling, so a large run's heap grows with what it keeps.
 func collectLate() {
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(oneShotHeap)

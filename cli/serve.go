@@ -67,12 +67,9 @@ SIGHUP, or a saved policy file, reloads the policies; SIGTERM drains and stops.`
 		return err
 	}
 	if !audit.IsPostgres(cfg.DB) && env.Getenv("GOMAXPROCS") == "" {
-		// SQLite (pure Go) writes, reads and syncs its files with system
-		// calls that keep their P while they run, and the audit writer
-		// and the checkpointer make many: with one P a core, decided
-		// requests waited for a P behind them. Twice as many Ps gave
-		// 0–38% more decisions a second and a p99 at saturation of 9
-		// instead of 13 ms (eight paired runs, 16 clients, two cores).
+		// SQLite (pure Go) keeps its P through each file system call, and
+		// the audit writer makes many: with one P a core, decided requests
+		// wait for a P behind them (figures in docs/performance.md).
 		// GOMAXPROCS set in the environment wins.
 		doubleProcs.Do(func() { runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0)) })
 	}

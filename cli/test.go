@@ -56,13 +56,11 @@ func runTest(ctx context.Context, opts testOptions, env Env) error {
 	}
 	ctx, cancel := context.WithCancel(ctx) // the side runs stop if New fails
 	defer cancel()
-	// The OPA tests compile the policies themselves, and that compile is
-	// the longest step that runs on one core: the engine is built beside
-	// it, on the other, and only then are the fixtures read and replayed,
-	// each on every core. (Reading the fixtures while both compiled made
-	// the tests' compile wait for a core: `gitpoli test` took 2–8% longer,
-	// medians of 25–41 alternated runs.) Fixtures are checked unless --run
-	// picks tests by name.
+	// The OPA tests compile the policies themselves, the longest step on
+	// one core: the engine is built beside it, and only then are the
+	// fixtures read and replayed on every core, so that neither compile
+	// waits for a core (figures in docs/performance.md). Fixtures are
+	// checked unless --run picks tests by name.
 	type testRun struct {
 		report workbench.TestReport
 		err    error
