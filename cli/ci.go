@@ -148,12 +148,12 @@ var errCINoToken = fmt.Errorf("%w: the job has no GITHUB_TOKEN (the gitpoli acti
 func ciFacts(env Env) (workbench.Facts, string) {
 	token := env.Getenv("GITHUB_TOKEN")
 	if token == "" {
-		return offlineFacts{errCINoToken}, "no GITHUB_TOKEN: facts from the API are unavailable"
+		return workbench.NoFacts(errCINoToken), "no GITHUB_TOKEN: facts from the API are unavailable"
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &ghfacts.BearerTransport{Token: token}}
 	facts, err := ghfacts.New(client, env.Getenv("GITHUB_API_URL"))
 	if err != nil {
-		return offlineFacts{fmt.Errorf("%w: %v", workbench.ErrFactUnavailable, err)}, err.Error()
+		return workbench.NoFacts(fmt.Errorf("%w: %v", workbench.ErrFactUnavailable, err)), err.Error()
 	}
 	return facts, "facts from the GitHub API"
 }

@@ -180,33 +180,7 @@ func decisionSummary(d workbench.Decision) string {
 	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(slices.Compact(d.Codes()), " "))
 }
 
-// offlineFacts answers no question: every fact of a delivery that the
-// payload does not carry is unavailable, for the reason err gives.
-type offlineFacts struct{ err error }
-
 var errOffline = fmt.Errorf("%w: offline (replay a live pull request, or record a fixture, to have it)", workbench.ErrFactUnavailable)
-
-func (f offlineFacts) PullRequest(context.Context, workbench.PR) (workbench.PullRequestInfo, error) {
-	return workbench.PullRequestInfo{}, f.err
-}
-func (f offlineFacts) Reviews(context.Context, workbench.PR) ([]workbench.Review, error) {
-	return nil, f.err
-}
-func (f offlineFacts) Commits(context.Context, workbench.PR) ([]workbench.Commit, error) {
-	return nil, f.err
-}
-func (f offlineFacts) Commit(context.Context, workbench.Repo, string) (workbench.Commit, error) {
-	return workbench.Commit{}, f.err
-}
-func (f offlineFacts) Checks(context.Context, workbench.Repo, string) ([]workbench.CheckRun, error) {
-	return nil, f.err
-}
-func (f offlineFacts) Environments(context.Context, workbench.Repo) ([]string, error) {
-	return nil, f.err
-}
-func (f offlineFacts) ConfigFile(context.Context, workbench.Repo, string, string) ([]byte, error) {
-	return nil, f.err
-}
 
 // replayRaw decides a raw webhook payload, as saved from GitHub's delivery
 // log, with the local .repol config and no other facts.
@@ -230,7 +204,7 @@ func replayRaw(ctx context.Context, e *workbench.Engine, opts replayOptions, env
 	if opts.deploymentsToday >= 0 {
 		dopts.DeploymentsToday = &opts.deploymentsToday
 	}
-	outcomes, err := e.DecideDelivery(ctx, d, offlineFacts{errOffline}, dopts)
+	outcomes, err := e.DecideDelivery(ctx, d, workbench.NoFacts(errOffline), dopts)
 	return writeOutcomes(env, opts, outcomes, err)
 }
 

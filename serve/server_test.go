@@ -60,6 +60,8 @@ type fakeGitHub struct {
 	posts     []post
 	posted    chan post
 	tokens    int
+	// requests lists every request received, "METHOD /path".
+	requests []string
 	// fail answers the next n POSTs to a path suffix with 502 (or
 	// failStatus).
 	fail       map[string]int
@@ -101,6 +103,7 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/app/installations/") {
 		tok, _ := jwt.Parse(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), func(*jwt.Token) (any, error) {
@@ -1499,5 +1502,54 @@ func TestWarnsWithoutAuditToken(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "GITPOLI_AUDIT_TOKEN is not set: the audit API (/audit) and /evaluate are disabled") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// TestHostileIdentifiersSendNothing: signed payloads whose repository or
+// commit would climb out of their API path, or whose installation is not
+// a number, are recorded as errors with the reason, and not one request
+// reaches GitHub (where the installation token would have gone with it).
+func TestHostileIdentifiersSendNothing(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "pull_request.opened.octokit.json")
+	h := start(t, gh, "")
+	edit := func(change func(p map[string]any)) []byte {
+		var p map[string]any
+		if err := json.Unmarshal(withInstallation(t, f.Payload), &p); err != nil {
+			t.Fatal(err)
+		}
+		change(p)
+		out, _ := json.Marshal(p)
+		return out
+	}
+	pr := func(p map[string]any) map[string]any { return p["pull_request"].(map[string]any) }
+	tests := []struct {
+		name, state string
+		body        []byte
+	}{
+		{"repository ../..", "error", edit(func(p map[string]any) { p["repository"].(map[string]any)["full_name"] = "../.." })},
+		{"head sha as a path", "error", edit(func(p map[string]any) {
+			pr(p)["head"].(map[string]any)["sha"] = "../../../app/installations/1/access_tokens"
+		})},
+		{"installation abc", "error", edit(func(p map[string]any) { p["installation"] = map[string]any{"id": "abc"} })},
+		{"no installation", "error", edit(func(p map[string]any) { delete(p, "installation") })},
+	}
+	for i, tt := range tests {
+		id := fmt.Sprintf("hostile-%d", i)
+		if code, _ := h.deliver("pull_request", id, tt.body, ""); code != http.StatusAccepted {
+			t.Errorf("%s: status %d", tt.name, code)
+		}
+		h.waitState(id, tt.state)
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if len(gh.requests) != 0 {
+		t.Errorf("requests reached GitHub: %q", gh.requests)
+	}
+	for _, id := range []string{"hostile-0", "hostile-1"} {
+		recs, _ := h.srv.Store().ForDelivery(context.Background(), id)
+		if len(recs) != 1 || recs[0].Decision != "error" || !strings.Contains(string(recs[0].Detail), "not answered: the delivery is invalid") ||
+			!strings.Contains(string(recs[0].Violations), "delivery.invalid") {
+			t.Errorf("%s: records %+v", id, recs)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v66/github"
@@ -181,8 +182,12 @@ type payloadInstallation struct {
 }
 
 func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logger) error {
+	// The installation names whose token answers: anything but a
+	// positive number ("abc" decoded as 0) is refused before a request.
 	var inst payloadInstallation
-	_ = json.Unmarshal(d.Payload, &inst)
+	if err := json.Unmarshal(d.Payload, &inst); err != nil || inst.Installation.ID <= 0 {
+		return errors.New("installation.id is missing or not a positive integer: nothing was asked of GitHub or answered")
+	}
 	client := s.app.installationClient(inst.Installation.ID)
 	facts, err := ghfacts.New(client, s.cfg.APIURL)
 	if err != nil {
@@ -534,6 +539,10 @@ func detail(configSource string, answer map[string]any, err error) json.RawMessa
 // URL is built from the API root and ids from the payload, never taken
 // from it.
 func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj workbench.Subject, outcomes []workbench.Outcome, recs []audit.Record) (map[string]any, error) {
+	if len(subj.Invalid) > 0 {
+		// Its identifiers would go into an API path with the token.
+		return nil, fmt.Errorf("not answered: the delivery is invalid (%s)", strings.Join(subj.Invalid, "; "))
+	}
 	if subj.RunID == 0 {
 		return nil, errors.New("the delivery names no workflow run of this repository to answer")
 	}
@@ -585,8 +594,9 @@ func (s *Server) gitHub(client *http.Client) (*github.Client, error) {
 // a new review), so a pull request shows one check per policy.
 func (s *Server) postCheckRun(ctx context.Context, client *http.Client, o workbench.Outcome, auditID string) (map[string]any, error) {
 	subj := o.Subject
-	if subj.SHA == "" {
-		return nil, errors.New("no head commit to put a check run on")
+	if len(subj.Invalid) > 0 || !workbench.ValidSHA(subj.SHA) {
+		// Its identifiers would go into an API path with the token.
+		return nil, fmt.Errorf("not answered: the delivery is invalid (%s)", strings.Join(subj.Invalid, "; "))
 	}
 	conclusion, title := "failure", "Policy violations found"
 	if o.Decision.Allow {

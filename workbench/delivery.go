@@ -276,7 +276,7 @@ func Normalize(d Delivery) ([]Subject, error) {
 		base.Repository = p.Repository.info()
 	}
 	if repoErr != nil {
-		base.Invalid = append(base.Invalid, "repository.full_name is missing")
+		base.Invalid = append(base.Invalid, "repository.full_name is missing or not owner/name as GitHub names them")
 	}
 	switch d.Event {
 	case "pull_request", "pull_request_review":
@@ -301,6 +301,9 @@ func Normalize(d Delivery) ([]Subject, error) {
 			s := base
 			s.Invalid = slices.Clone(base.Invalid)
 			s.CheckName, s.SHA = p.CheckRun.Name, p.CheckRun.HeadSHA
+			if !ValidSHA(s.SHA) {
+				s.Invalid = append(s.Invalid, "check_run.head_sha is missing or not a commit SHA")
+			}
 			if pr.Number <= 0 {
 				s.Invalid = append(s.Invalid, "check_run.pull_requests[].number is missing")
 			}
@@ -371,8 +374,8 @@ func prSubject(s Subject, p *payloadPR) Subject {
 	if pr.Number <= 0 {
 		s.Invalid = append(s.Invalid, "pull_request.number is missing")
 	}
-	if pr.HeadSHA == "" {
-		s.Invalid = append(s.Invalid, "pull_request.head.sha is missing")
+	if !ValidSHA(pr.HeadSHA) {
+		s.Invalid = append(s.Invalid, "pull_request.head.sha is missing or not a commit SHA")
 	}
 	if pr.BaseRef == "" {
 		s.Invalid = append(s.Invalid, "pull_request.base.ref is missing")
@@ -416,6 +419,9 @@ func deploySubject(s Subject, p payload) Subject {
 	}
 	if dep := p.Deployment; dep != nil {
 		s.SHA = dep.SHA
+		if !ValidSHA(dep.SHA) {
+			s.Invalid = append(s.Invalid, "deployment.sha is missing or not a commit SHA")
+		}
 		s.Deployment = &DeploymentInfo{ID: dep.ID, Environment: dep.Environment, SHA: dep.SHA, Task: dep.Task, Creator: dep.Creator.Login}
 		if dep.Ref != nil {
 			ref := deploymentRef(*dep.Ref, s.SHA)

@@ -22,15 +22,15 @@ func TestNormalize(t *testing.T) {
 		check   func(t *testing.T, s Subject)
 	}{
 		{name: "pull request opened", event: "pull_request",
-			payload: `{"action":"opened","repository":{"full_name":"o/r"},"pull_request":{"number":7,"user":{"login":"ann"},"head":{"ref":"feature/x","label":"o:feature/x","sha":"abc","repo":{"full_name":"o/r"}},"base":{"ref":"main"}}}`,
+			payload: `{"action":"opened","repository":{"full_name":"o/r"},"pull_request":{"number":7,"user":{"login":"ann"},"head":{"ref":"feature/x","label":"o:feature/x","sha":"0123456789abcdef0123456789abcdef01234567","repo":{"full_name":"o/r"}},"base":{"ref":"main"}}}`,
 			policy:  PullRequest,
 			check: func(t *testing.T, s Subject) {
-				if s.PR == nil || s.PR.Number != 7 || s.PR.Author != "ann" || s.ConfigRef != "main" || s.SHA != "abc" || s.PR.FromFork() {
+				if s.PR == nil || s.PR.Number != 7 || s.PR.Author != "ann" || s.ConfigRef != "main" || s.SHA != "0123456789abcdef0123456789abcdef01234567" || s.PR.FromFork() {
 					t.Errorf("subject %+v, pr %+v", s, s.PR)
 				}
 			}},
 		{name: "fork", event: "pull_request",
-			payload: `{"action":"synchronize","repository":{"full_name":"o/r"},"pull_request":{"number":7,"head":{"ref":"main","label":"fork:main","sha":"abc","repo":{"full_name":"fork/r"}},"base":{"ref":"main"}}}`,
+			payload: `{"action":"synchronize","repository":{"full_name":"o/r"},"pull_request":{"number":7,"head":{"ref":"main","label":"fork:main","sha":"0123456789abcdef0123456789abcdef01234567","repo":{"full_name":"fork/r"}},"base":{"ref":"main"}}}`,
 			policy:  PullRequest,
 			check: func(t *testing.T, s Subject) {
 				if !s.PR.FromFork() {
@@ -38,7 +38,7 @@ func TestNormalize(t *testing.T) {
 				}
 			}},
 		{name: "edited title", event: "pull_request",
-			payload: `{"action":"edited","changes":{"title":{"from":"x"}},"sender":{"login":"bob"},"repository":{"full_name":"o/r","name":"r","owner":{"login":"o"},"topics":["go"]},"pull_request":{"number":1,"title":"WIP: more","body":null,"draft":true,"labels":[{"name":"docs"}],"author_association":"MEMBER","head":{"sha":"a"},"base":{"ref":"main","sha":"b"}}}`,
+			payload: `{"action":"edited","changes":{"title":{"from":"x"}},"sender":{"login":"bob"},"repository":{"full_name":"o/r","name":"r","owner":{"login":"o"},"topics":["go"]},"pull_request":{"number":1,"title":"WIP: more","body":null,"draft":true,"labels":[{"name":"docs"}],"author_association":"MEMBER","head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main","sha":"b"}}}`,
 			policy:  PullRequest,
 			check: func(t *testing.T, s Subject) {
 				pr := s.PR
@@ -47,31 +47,31 @@ func TestNormalize(t *testing.T) {
 					t.Errorf("subject %+v, pr %+v, repository %+v", s, pr, s.Repository)
 				}
 			}},
-		{name: "labeled", event: "pull_request", payload: `{"action":"labeled","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+		{name: "labeled", event: "pull_request", payload: `{"action":"labeled","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
 			policy: PullRequest},
-		{name: "converted to draft", event: "pull_request", payload: `{"action":"converted_to_draft","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+		{name: "converted to draft", event: "pull_request", payload: `{"action":"converted_to_draft","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
 			policy: PullRequest},
 		{name: "edited base", event: "pull_request",
-			payload: `{"action":"edited","changes":{"base":{"ref":{"from":"dev"}}},"repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
+			payload: `{"action":"edited","changes":{"base":{"ref":{"from":"dev"}}},"repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
 			policy:  PullRequest},
 		{name: "closed", event: "pull_request", payload: `{"action":"closed"}`, ignored: true},
 		{name: "pull request without pull_request", event: "pull_request", payload: `{"action":"opened","repository":{"full_name":"o/r"}}`,
 			policy: PullRequest, invalid: []string{"pull_request is missing"}},
 		{name: "review without repository", event: "pull_request_review",
-			payload: `{"action":"submitted","pull_request":{"number":1,"head":{"sha":"a"},"base":{"ref":"main"}}}`,
-			policy:  PullRequest, invalid: []string{"repository.full_name is missing"}},
+			payload: `{"action":"submitted","pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest, invalid: []string{"repository.full_name is missing or not owner/name as GitHub names them"}},
 		{name: "review edited", event: "pull_request_review", payload: `{"action":"edited"}`, ignored: true},
 		{name: "our check rerequested", event: "check_run",
-			payload: `{"action":"rerequested","repository":{"full_name":"o/r"},"check_run":{"name":"gitpoli / PR Policy","head_sha":"abc","pull_requests":[{"number":3,"base":{"ref":"main"}}]}}`,
+			payload: `{"action":"rerequested","repository":{"full_name":"o/r"},"check_run":{"name":"gitpoli / PR Policy","head_sha":"0123456789abcdef0123456789abcdef01234567","pull_requests":[{"number":3,"base":{"ref":"main"}}]}}`,
 			policy:  PullRequest,
 			check: func(t *testing.T, s Subject) {
-				if s.PRRef == nil || s.PRRef.Number != 3 || s.SHA != "abc" || s.ConfigRef != "main" {
+				if s.PRRef == nil || s.PRRef.Number != 3 || s.SHA != "0123456789abcdef0123456789abcdef01234567" || s.ConfigRef != "main" {
 					t.Errorf("subject %+v", s)
 				}
 			}},
 		{name: "other check rerequested", event: "check_run", payload: `{"action":"rerequested","check_run":{"name":"lint"}}`, ignored: true},
 		{name: "deployment", event: "deployment_protection_rule",
-			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://api.github.com/repos/o/r/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"abc"},"repository":{"full_name":"o/r","default_branch":"trunk"}}`,
+			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://api.github.com/repos/o/r/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"0123456789abcdef0123456789abcdef01234567"},"repository":{"full_name":"o/r","default_branch":"trunk"}}`,
 			policy:  Deploy,
 			check: func(t *testing.T, s Subject) {
 				if *s.Environment != "prod" || *s.Ref != "refs/heads/main" || s.RunID != 42 || s.ConfigRef != "trunk" || s.PR != nil {
@@ -79,13 +79,22 @@ func TestNormalize(t *testing.T) {
 				}
 			}},
 		{name: "deployment callback for another repository", event: "deployment_protection_rule",
-			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://evil.example/repos/x/y/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"abc"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			payload: `{"action":"requested","environment":"prod","deployment_callback_url":"https://evil.example/repos/x/y/actions/runs/42/deployment_protection_rule","deployment":{"ref":"main","sha":"0123456789abcdef0123456789abcdef01234567"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
 			policy:  Deploy,
 			check: func(t *testing.T, s Subject) {
 				if s.RunID != 0 {
 					t.Errorf("run id %d taken from a callback URL of another repository", s.RunID)
 				}
 			}},
+		{name: "repository that climbs out of its path", event: "pull_request",
+			payload: `{"action":"opened","repository":{"full_name":"../.."},"pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest, invalid: []string{"repository.full_name is missing or not owner/name as GitHub names them"}},
+		{name: "head sha that is a path", event: "pull_request",
+			payload: `{"action":"opened","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"../../../app/installations/1/access_tokens"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest, invalid: []string{"pull_request.head.sha is missing or not a commit SHA"}},
+		{name: "deployment sha that is a path", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"prod","deployment":{"ref":"main","sha":"../x"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			policy:  Deploy, invalid: []string{"deployment.sha is missing or not a commit SHA"}},
 		{name: "ping", event: "ping", payload: `{"zen":"Design for failure."}`, ignored: true},
 		{name: "push", event: "push", payload: `{"ref":"refs/heads/main"}`, ignored: true},
 	}

@@ -1,6 +1,7 @@
 package workbench
 
 import (
+	"regexp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,14 +17,31 @@ type Repo struct {
 
 func (r Repo) String() string { return r.Owner + "/" + r.Name }
 
-// ParseRepo parses "owner/name".
+// ParseRepo parses "owner/name", each as GitHub allows it. The parts go
+// into API paths with an installation's token: "..", a slash or an escape
+// in either would reach another path of the API host.
 func ParseRepo(s string) (Repo, error) {
 	owner, name, ok := strings.Cut(s, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return Repo{}, fmt.Errorf("repository %q is not owner/name", s)
+	if !ok || !ownerName.MatchString(owner) || !repoName.MatchString(name) || name == "." || name == ".." {
+		return Repo{}, fmt.Errorf("repository %q is not owner/name as GitHub names them", s)
 	}
 	return Repo{Owner: owner, Name: name}, nil
 }
+
+var (
+	// GitHub's logins: letters, digits and hyphens (Enterprise managed
+	// users add an underscore and a short code).
+	ownerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`)
+	// GitHub's repository names: letters, digits, '.', '-', '_', at most
+	// 100.
+	repoName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+	// A commit SHA: SHA-1, or SHA-256 for a repository that uses it.
+	commitSHA = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+)
+
+// ValidSHA reports whether s is a full commit SHA, as the API paths that
+// take one need it.
+func ValidSHA(s string) bool { return commitSHA.MatchString(s) }
 
 // PR names a pull request.
 type PR struct {

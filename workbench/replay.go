@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -161,6 +162,11 @@ func (e *Engine) DecideDelivery(ctx context.Context, d Delivery, facts Facts, op
 }
 
 func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptions) GatheredSubject {
+	if len(s.Invalid) > 0 {
+		// What the payload names cannot be trusted into an API path: no
+		// request is sent for it, and the decision denies.
+		facts = refusedFacts{fmt.Errorf("%w: not asked, the delivery is invalid (%s)", ErrFactUnavailable, strings.Join(s.Invalid, "; "))}
+	}
 	g := gatherer{ctx: ctx, facts: facts}
 	for _, msg := range s.Invalid {
 		g.extra = append(g.extra, Violation{Code: CodeDeliveryInvalid, Msg: msg})
@@ -506,4 +512,25 @@ func anySlice(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// NoFacts asks GitHub nothing: every fact is unavailable, for err's reason
+// (which should wrap ErrFactUnavailable). A raw payload replayed offline
+// and an invalid delivery are decided on what they carry alone.
+func NoFacts(err error) Facts { return refusedFacts{err} }
+
+type refusedFacts struct{ err error }
+
+func (f refusedFacts) PullRequest(context.Context, PR) (PullRequestInfo, error) {
+	return PullRequestInfo{}, f.err
+}
+func (f refusedFacts) Reviews(context.Context, PR) ([]Review, error)        { return nil, f.err }
+func (f refusedFacts) Commits(context.Context, PR) ([]Commit, error)        { return nil, f.err }
+func (f refusedFacts) Commit(context.Context, Repo, string) (Commit, error) { return Commit{}, f.err }
+func (f refusedFacts) Checks(context.Context, Repo, string) ([]CheckRun, error) {
+	return nil, f.err
+}
+func (f refusedFacts) Environments(context.Context, Repo) ([]string, error) { return nil, f.err }
+func (f refusedFacts) ConfigFile(context.Context, Repo, string, string) ([]byte, error) {
+	return nil, f.err
 }
