@@ -1,10 +1,10 @@
 package workbench
 
 import (
-	"regexp"
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
