@@ -32,6 +32,7 @@ type serveOptions struct {
 	shadow    string
 	lease     time.Duration
 	retention string
+	inflight  int64
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
@@ -43,6 +44,7 @@ func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.retention, "audit-retention", "", "prune decisions older than this (e.g. 400d; default: keep everything)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
+	fs.Int64Var(&opts.inflight, "max-inflight-bytes", serve.DefaultMaxInflightBytes, "webhook body bytes read at once before their signatures are checked; past it, 503 with Retry-After")
 	fs.StringVar(&opts.shadow, "shadow-policies", "", "candidate policies that decide every delivery too, recorded but not enforced")
 	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
 	fs.Usage = func() {
@@ -163,6 +165,9 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 			return cfg, usagef("--audit-retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", opts.retention)
 		}
 	}
+	if opts.inflight < serve.MaxBody {
+		return cfg, usagef("--max-inflight-bytes %d: want at least %d, one of GitHub's largest deliveries", opts.inflight, serve.MaxBody)
+	}
 	if opts.lease < time.Second {
 		return cfg, usagef("--lease %s: want at least 1s (it is renewed every third of it)", opts.lease)
 	}
@@ -189,6 +194,8 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 		APIURL:        env.Getenv("GITHUB_API_URL"),
 		Logger:        slog.New(handler),
 		Workers:       opts.workers,
+
+		MaxInflightBytes: opts.inflight,
 	}
 	if len(cfg.WebhookSecret) == 0 {
 		return cfg, usagef("GITPOLI_WEBHOOK_SECRET is not set: gitpoli serve refuses to accept unsigned webhooks")

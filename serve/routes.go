@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -19,8 +20,10 @@ import (
 	"github.com/gitpoli/gitpoli/workbench"
 )
 
-// maxBody bounds a webhook body: GitHub caps payloads at 25 MB.
-const maxBody = 25 << 20
+// MaxBody bounds a webhook body: GitHub caps payloads at 25 MB.
+const MaxBody = 25 << 20
+
+const maxBody = MaxBody
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler {
@@ -76,8 +79,43 @@ func eventLabel(event string) string {
 	return "other"
 }
 
+// reserveBody takes n bytes of the budget for request bodies read before
+// their signature is checked; false when that would pass the cap.
+func (s *Server) reserveBody(n int64) bool {
+	for {
+		cur := s.inflight.Load()
+		if cur+n > s.cfg.MaxInflightBytes {
+			return false
+		}
+		if s.inflight.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	// Bodies are read whole before their signature can be checked: what
+	// unsigned requests may hold at once is capped, and past the cap a
+	// request is turned away at once (GitHub redelivers).
+	if r.ContentLength > maxBody {
+		s.metrics.deliveries.WithLabelValues("", "too_large").Inc()
+		writeError(w, http.StatusRequestEntityTooLarge, "body larger than 25 MB")
+		return
+	}
+	need := r.ContentLength
+	if need < 0 {
+		need = maxBody // chunked: as much as it may grow to
+	}
+	if !s.reserveBody(need) {
+		s.metrics.deliveries.WithLabelValues("", "busy").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many request bodies being read at once; try again")
+		return
+	}
+	defer s.inflight.Add(-need)
+	buf := bytes.NewBuffer(make([]byte, 0, min(need, maxBody)))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -52,6 +52,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// EngineOptions build every engine the server loads.
 	EngineOptions []workbench.Option
+	// MaxInflightBytes caps the bytes of webhook bodies read at once
+	// before their signatures are checked (default DefaultMaxInflightBytes).
+	MaxInflightBytes int64
 	// Workers process queued deliveries (default 2).
 	Workers int
 	// RetryBase is the first backoff of a GitHub retry (default 500ms).
@@ -78,6 +81,9 @@ type Server struct {
 	// database transaction serializes them across processes).
 	deployMu sync.Mutex
 	ready    atomic.Bool
+	// inflight is the bytes of webhook bodies being read, before their
+	// signatures are checked (see reserveBody).
+	inflight atomic.Int64
 }
 
 // New opens the audit database and loads the policies.
@@ -100,6 +106,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.Lease = max(cfg.Lease, 30*time.Millisecond) // renewed every third of it
 	if cfg.Retention != 0 && cfg.Retention < audit.MinRetention {
 		return nil, fmt.Errorf("--audit-retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", cfg.Retention)
+	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 5 * time.Second
@@ -178,6 +187,12 @@ func policyNames(e *workbench.Engine) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// DefaultMaxInflightBytes is the default cap on webhook bodies read at
+// once: four of GitHub's largest (25 MB) deliveries, or thousands of the
+// usual tens of kilobytes, while the server's own memory stays well under
+// 300 MB whatever is sent.
+const DefaultMaxInflightBytes = 4 * maxBody
 
 // Close closes the audit database.
 func (s *Server) Close() error { return s.store.Close() }

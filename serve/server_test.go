@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -1551,5 +1552,72 @@ func TestHostileIdentifiersSendNothing(t *testing.T) {
 			!strings.Contains(string(recs[0].Violations), "delivery.invalid") {
 			t.Errorf("%s: records %+v", id, recs)
 		}
+	}
+}
+
+// TestInflightBodiesCapped: while unsigned bodies hold the budget for
+// bodies read before their signature is checked, the next request is
+// turned away at once with 503 and Retry-After, and a signed one gets in
+// as soon as the budget frees. A body declared larger than GitHub sends
+// is refused before a byte of it is read.
+func TestInflightBodiesCapped(t *testing.T) {
+	h := startConfig(t, newFakeGitHub(t), "", func(c *Config) {
+		c.MaxInflightBytes = 1 << 20
+		c.ReadHeaderTimeout = 10 * time.Second
+	})
+	addr := strings.TrimPrefix(h.url, "http://")
+	// An unsigned 900 KB body, sent slowly: its reservation is held.
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: slow\r\nContent-Length: %d\r\n\r\n{", 900<<10)
+	// Wait until the server holds it: a second 200 KB body is refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		body := []byte(`{"zen":"` + strings.Repeat("x", 200<<10) + `"}`)
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/webhook", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || time.Since(start) > time.Second {
+				t.Errorf("503 without Retry-After, or after %s", time.Since(start))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused past the cap: last %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	slow.Close()
+	// Freed: a signed delivery is taken again.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		code, _ := h.deliver("ping", "after", []byte(`{"zen":"x"}`), "")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the slow body closed: %d", code)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Declared too large: 413 without reading it.
+	big, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	fmt.Fprintf(big, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", MaxBody+1)
+	resp, err := http.ReadResponse(bufio.NewReader(big), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("declared %d bytes: %v %v", MaxBody+1, resp, err)
 	}
 }
