@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -24,6 +25,9 @@ import (
 const MaxBody = 25 << 20
 
 const maxBody = MaxBody
+
+// maxDeliveryID bounds X-GitHub-Delivery (a GUID: 36 characters).
+const maxDeliveryID = 128
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler {
@@ -149,6 +153,13 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("X-GitHub-Delivery")
 	if event == "" || id == "" {
 		writeError(w, http.StatusBadRequest, "X-GitHub-Event and X-GitHub-Delivery are required")
+		return
+	}
+	// GitHub's delivery ids are GUIDs: anything much longer, or with
+	// control characters, is no delivery of GitHub's, and it would be
+	// stored and listed with every decision.
+	if len(id) > maxDeliveryID || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("X-GitHub-Delivery is not a delivery id (at most %d printable characters)", maxDeliveryID))
 		return
 	}
 	// Only what decides whether to queue is read here; the worker

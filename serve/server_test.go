@@ -410,6 +410,10 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	if len(page.Records) != 0 {
 		t.Errorf("%d decisions recorded from rejected requests", len(page.Records))
 	}
+	// A delivery id that is no GUID of GitHub's is refused, signed or not.
+	if code, _ := h.deliver("ping", strings.Repeat("d", 200), body, ""); code != http.StatusBadRequest {
+		t.Errorf("a 200-character delivery id: %d", code)
+	}
 	// Bad signatures are counted under the event named, when it is one of
 	// GitHub's, else as "other": unsigned requests make no new labels.
 	h.deliver("made-up-event", "id-made-up", body, "none")

@@ -405,12 +405,23 @@ func jsonValueKind(data []byte) string {
 	return "a number"
 }
 
+// maxEnvironment is GitHub's limit on an environment's name.
+const maxEnvironment = 255
+
 // callbackPath is the only shape a deployment callback URL may have.
 var callbackPath = regexp.MustCompile(`^/(?:api/v3/)?repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)/deployment_protection_rule$`)
 
 func deploySubject(s Subject, p payload) Subject {
 	s.Invalid = slices.Clone(s.Invalid)
 	s.Environment = p.Environment
+	// GitHub's environment names are at most 255 characters; a longer one
+	// is no environment of a repository, and would be stored with every
+	// decision.
+	if s.Environment != nil && len(*s.Environment) > maxEnvironment {
+		s.Invalid = append(s.Invalid, fmt.Sprintf("environment is longer than GitHub's %d characters", maxEnvironment))
+		short := (*s.Environment)[:maxEnvironment]
+		s.Environment = &short
+	}
 	if p.Repository != nil {
 		s.ConfigRef = p.Repository.DefaultBranch
 	}
@@ -423,6 +434,9 @@ func deploySubject(s Subject, p payload) Subject {
 			s.Invalid = append(s.Invalid, "deployment.sha is missing or not a commit SHA")
 		}
 		s.Deployment = &DeploymentInfo{ID: dep.ID, Environment: dep.Environment, SHA: dep.SHA, Task: dep.Task, Creator: dep.Creator.Login}
+		if len(dep.Environment) > maxEnvironment {
+			s.Deployment.Environment = dep.Environment[:maxEnvironment]
+		}
 		if dep.Ref != nil {
 			ref := deploymentRef(*dep.Ref, s.SHA)
 			s.Ref = &ref

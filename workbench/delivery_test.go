@@ -95,6 +95,14 @@ func TestNormalize(t *testing.T) {
 		{name: "deployment sha that is a path", event: "deployment_protection_rule",
 			payload: `{"action":"requested","environment":"prod","deployment":{"ref":"main","sha":"../x"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
 			policy:  Deploy, invalid: []string{"deployment.sha is missing or not a commit SHA"}},
+		{name: "environment longer than GitHub allows", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"` + strings.Repeat("e", 300) + `","deployment":{"ref":"main","sha":"0123456789abcdef0123456789abcdef01234567","environment":"` + strings.Repeat("e", 300) + `"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			policy:  Deploy, invalid: []string{"environment is longer than GitHub's 255 characters"},
+			check: func(t *testing.T, s Subject) {
+				if len(*s.Environment) != 255 || len(s.Deployment.Environment) != 255 {
+					t.Errorf("environment kept at %d and %d bytes", len(*s.Environment), len(s.Deployment.Environment))
+				}
+			}},
 		{name: "ping", event: "ping", payload: `{"zen":"Design for failure."}`, ignored: true},
 		{name: "push", event: "push", payload: `{"ref":"refs/heads/main"}`, ignored: true},
 	}

@@ -318,20 +318,30 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	defer rows.Close()
 	page := Page{Records: []Record{}}
 	var lastSeq int64
+	size := 0
 	for rows.Next() {
 		r, seq, err := scanRecord(rows)
 		if err != nil {
 			return Page{}, err
 		}
-		if len(page.Records) == f.Limit {
+		// A page ends at its row count, or sooner at MaxPageBytes: records
+		// carry whole input documents, and a page must stay a size a
+		// client reads (the first record is always given).
+		n := len(r.Input) + len(r.Violations) + len(r.Detail) + 512
+		if len(page.Records) == f.Limit || (len(page.Records) > 0 && size+n > MaxPageBytes) {
 			page.NextCursor = encodeCursor(lastSeq)
 			break
 		}
+		size += n
 		page.Records = append(page.Records, r)
 		lastSeq = seq
 	}
 	return page, rows.Err()
 }
+
+// MaxPageBytes bounds a page of the audit API about: its records' input
+// documents, violations and details together.
+const MaxPageBytes = 8 << 20
 
 // where turns a filter's conditions into SQL.
 func (s *Store) where(f Filter) ([]string, []any) {

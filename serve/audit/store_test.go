@@ -581,3 +581,35 @@ func testApprovedTodayNeedsEveryPolicy(t *testing.T, dsn string) {
 		}
 	}
 }
+
+// TestPageBytesCapped: a page of the audit API ends at MaxPageBytes of
+// records, not only at its row count; the cursor goes on from there.
+func TestPageBytesCapped(t *testing.T) { backends(t, testPageBytesCapped) }
+
+func testPageBytesCapped(t *testing.T, dsn string) {
+	ctx := context.Background()
+	s := mustOpen(t, dsn)
+	big := json.RawMessage(`{"x":"` + strings.Repeat("a", 5<<20) + `"}`)
+	for range 3 {
+		if err := s.Insert(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "api", Input: big}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := 0
+	for cursor, pages := "", 0; ; pages++ {
+		page, err := s.Query(ctx, Filter{Limit: 500, Cursor: cursor})
+		if err != nil || pages > 3 {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		if len(page.Records) != 1 {
+			t.Errorf("page %d holds %d records of 5 MB, want 1", pages, len(page.Records))
+		}
+		seen += len(page.Records)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if seen != 3 {
+		t.Errorf("paged through %d records, want 3", seen)
+	}
+}
