@@ -36,7 +36,14 @@ func runBuildCmd(ctx context.Context, args []string, env Env) error {
 		if head, err := session.Git(ctx, dir, "rev-parse", "HEAD"); err == nil {
 			rev = strings.TrimSpace(string(head))
 			// Files the commit does not hold are not that commit's bundle.
-			if st, err := session.Git(ctx, dir, "status", "--porcelain", "--", "policies", ".repol", "schemas"); err != nil || len(bytes.TrimSpace(st)) > 0 {
+			src := e.Sources()
+			paths := []string{"status", "--porcelain", "--"}
+			for _, d := range []workbench.Dir{src.Policies, src.Config, src.Schemas} {
+				if !d.Embedded {
+					paths = append(paths, d.Name) // as named: relative to dir
+				}
+			}
+			if st, err := session.Git(ctx, dir, paths...); err != nil || len(bytes.TrimSpace(st)) > 0 {
 				rev += "-dirty"
 			}
 		} else {

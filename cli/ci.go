@@ -218,7 +218,7 @@ func writeCIDiff(ctx context.Context, summary io.Writer, env Env, base string) {
 	if err != nil || len(strings.TrimSpace(string(changed))) == 0 {
 		return
 	}
-	before, err := session.AtRevision(ctx, dir, baseRev, env.Defaults)
+	before, err := session.AtRevision(ctx, dir, baseRev, env.Defaults, env.engineOptions()...)
 	if err != nil {
 		fmt.Fprintf(summary, "Could not replay the fixtures at `%s`: %v\n", base, err)
 		return

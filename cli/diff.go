@@ -57,7 +57,7 @@ is never touched: other revisions are read from git objects.`)
 			return &usageError{err}
 		}
 	}
-	baseSnap, err := session.AtRevision(ctx, dir, base, env.Defaults)
+	baseSnap, err := session.AtRevision(ctx, dir, base, env.Defaults, env.engineOptions()...)
 	if errors.Is(err, session.ErrUnknownRevision) {
 		return &usageError{err}
 	}
@@ -68,7 +68,7 @@ is never touched: other revisions are read from git objects.`)
 	if head == "" {
 		headLabel = "working tree"
 	}
-	headSnap, err := session.AtRevision(ctx, dir, head, env.Defaults)
+	headSnap, err := session.AtRevision(ctx, dir, head, env.Defaults, env.engineOptions()...)
 	if errors.Is(err, session.ErrUnknownRevision) {
 		return &usageError{err}
 	}

@@ -109,6 +109,7 @@ func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.F
 		return sources.loadFixtureDir(env)
 	}
 	var out []*fixture.Fixture
+	var broken []fixture.Result
 	for _, t := range targets {
 		p := env.path(t)
 		info, err := os.Stat(p)
@@ -118,7 +119,12 @@ func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.F
 		if info.IsDir() {
 			fixtures, err := fixture.Load(os.DirFS(p), filepath.ToSlash(t))
 			if err != nil {
-				return nil, nil, &usageError{err}
+				// A file of the directory that does not parse fails alone.
+				files, ok := fixture.FileErrors(err)
+				if !ok {
+					return nil, nil, &usageError{err}
+				}
+				broken = append(broken, brokenResults(files)...)
 			}
 			out = append(out, fixtures...)
 			continue
@@ -133,7 +139,7 @@ func loadFixtures(env Env, sources *sourceFlags, targets []string) ([]*fixture.F
 		}
 		out = append(out, f)
 	}
-	return out, nil, nil
+	return out, broken, nil
 }
 
 func writeReplayText(w io.Writer, results []fixture.Result) {

@@ -173,7 +173,7 @@ func TestReplayLiveRecordRoundTrip(t *testing.T) {
 func TestBrokenFixtureFailsAlone(t *testing.T) {
 	repo := testrepo.Copy(t, "..")
 	writeFile(t, filepath.Join(repo, "fixtures/zz.broken.json"), "{\n  \"event\": \"ping\",\n  \"payload\": {,}\n}\n")
-	for _, args := range [][]string{{"test"}, {"replay"}} {
+	for _, args := range [][]string{{"test"}, {"replay"}, {"replay", "fixtures"}} {
 		stdout, stderr, code := run(t, repo, "", args...)
 		if code != 1 || !strings.Contains(stdout, "fixtures/zz.broken.json:3:15: invalid character ','") ||
 			!strings.Contains(stdout, "PASS") || !strings.Contains(stdout, "fixtures/push.ignored.json") {

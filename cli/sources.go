@@ -110,11 +110,16 @@ func (s *sourceFlags) loadFixtureDir(env Env) ([]*fixture.Fixture, []fixture.Res
 	if !ok {
 		return nil, nil, &usageError{err}
 	}
-	broken := make([]fixture.Result, len(files))
+	return fixtures, brokenResults(files), nil
+}
+
+// brokenResults are failed results for fixture files that do not parse.
+func brokenResults(files []*fixture.FileError) []fixture.Result {
+	out := make([]fixture.Result, len(files))
 	for i, fe := range files {
-		broken[i] = fixture.Result{Fixture: fe.File, Error: fe.Err.Error(), Mismatch: "error: " + fe.Err.Error()}
+		out[i] = fixture.Result{Fixture: fe.File, Error: fe.Err.Error(), Mismatch: "error: " + fe.Err.Error()}
 	}
-	return fixtures, broken, nil
+	return out
 }
 
 func pathErr(err error) error {

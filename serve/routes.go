@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"io"
 	"net/http"
 	"strconv"
@@ -83,43 +85,63 @@ func eventLabel(event string) string {
 	return "other"
 }
 
-// reserveBody takes n bytes of the budget for request bodies read before
-// their signature is checked; false when that would pass the cap.
-func (s *Server) reserveBody(n int64) bool {
-	for {
-		cur := s.inflight.Load()
-		if cur+n > s.cfg.MaxInflightBytes {
-			return false
-		}
-		if s.inflight.CompareAndSwap(cur, cur+n) {
-			return true
-		}
-	}
+// errBodiesBusy: the budget for bodies read before their signature is
+// checked stayed spent for longer than a request may wait.
+var errBodiesBusy = errors.New("too many request bodies being read at once")
+
+// bodyWait is how long a read waits for budget before the request is
+// turned away: long enough for a burst of GitHub's deliveries to pass,
+// short against GitHub's 10 s.
+const bodyWait = time.Second
+
+// budgetedBody reads a request body on the server's budget for bodies not
+// yet authenticated: each chunk is paid for before it is read, so a client
+// holds what it has sent, not what it declared.
+type budgetedBody struct {
+	ctx  context.Context
+	r    io.Reader
+	sem  *semaphore.Weighted
+	held int64
 }
 
+func (b *budgetedBody) Read(p []byte) (int, error) {
+	p = p[:min(len(p), 64<<10)]
+	n := int64(len(p))
+	ctx, cancel := context.WithTimeout(b.ctx, bodyWait)
+	err := b.sem.Acquire(ctx, n)
+	cancel()
+	if err != nil {
+		return 0, errBodiesBusy
+	}
+	k, err := b.r.Read(p)
+	b.sem.Release(n - int64(k))
+	b.held += int64(k)
+	return k, err
+}
+
+// release gives back what the body held (once).
+func (b *budgetedBody) release() { b.sem.Release(b.held); b.held = 0 }
+
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	// Bodies are read whole before their signature can be checked: what
-	// unsigned requests may hold at once is capped, and past the cap a
-	// request is turned away at once (GitHub redelivers).
 	if r.ContentLength > maxBody {
 		s.metrics.deliveries.WithLabelValues("", "too_large").Inc()
 		writeError(w, http.StatusRequestEntityTooLarge, "body larger than 25 MB")
 		return
 	}
-	need := r.ContentLength
-	if need < 0 {
-		need = maxBody // chunked: as much as it may grow to
-	}
-	if !s.reserveBody(need) {
+	// Bodies are read whole before their signature can be checked: what
+	// all of them hold at once is capped, and past the cap a request is
+	// turned away (503, Retry-After) after a short wait.
+	in := &budgetedBody{ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, maxBody), sem: s.bodies}
+	defer in.release()
+	buf := bytes.NewBuffer(make([]byte, 0, max(min(r.ContentLength, maxBody), 512)))
+	_, err := buf.ReadFrom(in)
+	body := buf.Bytes()
+	if errors.Is(err, errBodiesBusy) {
 		s.metrics.deliveries.WithLabelValues("", "busy").Inc()
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "too many request bodies being read at once; try again")
 		return
 	}
-	defer s.inflight.Add(-need)
-	buf := bytes.NewBuffer(make([]byte, 0, min(need, maxBody)))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
-	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -142,6 +164,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256")
 		return
 	}
+	in.release() // GitHub's, now: no longer on the budget for the unknown
 	event := r.Header.Get("X-GitHub-Event")
 	if pe := r.PathValue("event"); pe != "" {
 		if event != "" && event != pe {

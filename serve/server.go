@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,9 +82,9 @@ type Server struct {
 	// database transaction serializes them across processes).
 	deployMu sync.Mutex
 	ready    atomic.Bool
-	// inflight is the bytes of webhook bodies being read, before their
-	// signatures are checked (see reserveBody).
-	inflight atomic.Int64
+	// bodies is the budget of webhook bodies being read before their
+	// signatures are checked, in bytes (see budgetedBody).
+	bodies *semaphore.Weighted
 }
 
 // New opens the audit database and loads the policies.
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store:   store,
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
+		bodies:  semaphore.NewWeighted(cfg.MaxInflightBytes),
 		metrics: newMetrics(),
 	}
 	s.engine.Store(e)

@@ -1559,26 +1559,39 @@ func TestHostileIdentifiersSendNothing(t *testing.T) {
 	}
 }
 
-// TestInflightBodiesCapped: while unsigned bodies hold the budget for
-// bodies read before their signature is checked, the next request is
-// turned away at once with 503 and Retry-After, and a signed one gets in
-// as soon as the budget frees. A body declared larger than GitHub sends
-// is refused before a byte of it is read.
+// TestInflightBodiesCapped: while an unsigned body holds the budget for
+// bodies read before their signature is checked, with what it has sent
+// (not what it declared), the next request waits a moment and is turned
+// away with 503 and Retry-After; a signed one gets in once the budget
+// frees. A body declared larger than GitHub sends is refused before a
+// byte of it is read.
 func TestInflightBodiesCapped(t *testing.T) {
 	h := startConfig(t, newFakeGitHub(t), "", func(c *Config) {
 		c.MaxInflightBytes = 1 << 20
 		c.ReadHeaderTimeout = 10 * time.Second
 	})
 	addr := strings.TrimPrefix(h.url, "http://")
-	// An unsigned 900 KB body, sent slowly: its reservation is held.
+	// An unsigned body declared at 10 MB (past the budget, which a
+	// declaration alone does not spend): 950 KB of it sent, then nothing.
 	slow, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	fmt.Fprintf(slow, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: slow\r\nContent-Length: %d\r\n\r\n{", 900<<10)
-	// Wait until the server holds it: a second 200 KB body is refused.
+	fmt.Fprintf(slow, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: slow\r\nContent-Length: %d\r\n\r\n{", 10<<20)
+	if _, err := slow.Write(bytes.Repeat([]byte("a"), 950<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// Until the server has read what was sent, a request racing it for the
+	// budget could win; then the slow body holds it.
 	deadline := time.Now().Add(5 * time.Second)
+	for h.srv.bodies.TryAcquire(200 << 10) {
+		h.srv.bodies.Release(200 << 10)
+		if time.Now().After(deadline) {
+			t.Fatal("the slow body never held the budget")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for {
 		body := []byte(`{"zen":"` + strings.Repeat("x", 200<<10) + `"}`)
 		start := time.Now()
@@ -1590,7 +1603,7 @@ func TestInflightBodiesCapped(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			if resp.Header.Get("Retry-After") == "" || time.Since(start) > time.Second {
+			if resp.Header.Get("Retry-After") == "" || time.Since(start) > 3*time.Second {
 				t.Errorf("503 without Retry-After, or after %s", time.Since(start))
 			}
 			break

@@ -316,11 +316,18 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	var counted []string
+	var counted, recorded []string
 	for _, spec := range specs {
 		if spec.Answer == workbench.AnswerDeployment {
 			counted = append(counted, string(spec.Name))
+		} else {
+			recorded = append(recorded, string(spec.Name))
 		}
+	}
+	if len(counted) == 0 {
+		// Record policies alone (a limit being tried before it is
+		// enforced): what they would have approved is the count.
+		counted = recorded
 	}
 	decided := map[workbench.Policy]workbench.Outcome{}
 	var recs []audit.Record
@@ -336,7 +343,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 			// that safeDecide recovers, it ends the gate and gives back
 			// the store's turn to write, which every other write waits for.
 			defer gate.Rollback()
-			n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env, counted)
+			n, err := gate.ApprovedToday(ctx, subj.Repo.String(), env, counted, d.ID)
 			if err == nil {
 				gs, err = gs.WithDeploymentsToday(n)
 			}
@@ -399,18 +406,32 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	if len(outcomes) == 0 {
 		return nil // record policies only: GitHub is told nothing
 	}
-	if len(priors) > 0 {
+	// Whether a deployment policy had decided before a restart: only then
+	// may GitHub have had an answer already.
+	answeredBefore := false
+	for _, spec := range specs {
+		_, prior := priors[spec.Name]
+		answeredBefore = answeredBefore || (prior && spec.Answer == workbench.AnswerDeployment)
+	}
+	if answeredBefore {
 		log.Info("answering with the decisions recorded before a restart", keyRepo, subj.Repo.String(), keyDecision, markdown.DeploymentState(outcomes), "audit_id", answering[0].ID)
 	}
 	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, answering)
-	if status, _ := answer["status"].(int); len(priors) > 0 && answerErr != nil && status >= 400 && status < 500 {
+	if status, _ := answer["status"].(int); answeredBefore && answerErr != nil && status >= 400 && status < 500 {
 		// GitHub refuses the answer: the first one reached it before the
-		// restart. The recorded decisions stand as they were told.
+		// restart. The recorded decisions stand as they were told; one a
+		// reload added since was never GitHub's answer.
 		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status)
 		for i, rec := range answering {
-			if err := s.store.Annotate(ctx, rec.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
-				log.Error("record answer failed", "error", err.Error())
+			if _, prior := priors[workbench.Policy(rec.Policy)]; prior {
+				if err := s.store.Annotate(ctx, rec.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
+					log.Error("record answer failed", "error", err.Error())
+				}
+				continue
 			}
+			s.recordAnswer(ctx, []audit.Record{rec}, answer, errors.New("not GitHub's answer: it had the one given before a restart"))
+			rec.Decision = "error"
+			s.logDecision(log, rec)
 		}
 		return nil
 	}

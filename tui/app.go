@@ -608,7 +608,7 @@ func (m *Model) diffAgainst(ref string) tea.Cmd {
 				return diffMsg{ref: "the default branch", err: err}
 			}
 		}
-		base, err := session.AtRevision(ctx, root, rev, defaults)
+		base, err := session.AtRevision(ctx, root, rev, defaults, m.opts.Workspace.EngineOptions...)
 		if err != nil {
 			return diffMsg{ref: rev, err: err}
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gitpoli/gitpoli/workbench/jsontext"
 )
@@ -405,8 +406,20 @@ func jsonValueKind(data []byte) string {
 	return "a number"
 }
 
-// maxEnvironment is GitHub's limit on an environment's name.
+// maxEnvironment is GitHub's limit on an environment's name, in
+// characters.
 const maxEnvironment = 255
+
+// cutRunes keeps at most n characters of s, never half of one.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
 
 // callbackPath is the only shape a deployment callback URL may have.
 var callbackPath = regexp.MustCompile(`^/(?:api/v3/)?repos/([^/]+)/([^/]+)/actions/runs/([0-9]+)/deployment_protection_rule$`)
@@ -417,9 +430,9 @@ func deploySubject(s Subject, p payload) Subject {
 	// GitHub's environment names are at most 255 characters; a longer one
 	// is no environment of a repository, and would be stored with every
 	// decision.
-	if s.Environment != nil && len(*s.Environment) > maxEnvironment {
+	if s.Environment != nil && utf8.RuneCountInString(*s.Environment) > maxEnvironment {
 		s.Invalid = append(s.Invalid, fmt.Sprintf("environment is longer than GitHub's %d characters", maxEnvironment))
-		short := (*s.Environment)[:maxEnvironment]
+		short := cutRunes(*s.Environment, maxEnvironment)
 		s.Environment = &short
 	}
 	if p.Repository != nil {
@@ -434,9 +447,7 @@ func deploySubject(s Subject, p payload) Subject {
 			s.Invalid = append(s.Invalid, "deployment.sha is missing or not a commit SHA")
 		}
 		s.Deployment = &DeploymentInfo{ID: dep.ID, Environment: dep.Environment, SHA: dep.SHA, Task: dep.Task, Creator: dep.Creator.Login}
-		if len(dep.Environment) > maxEnvironment {
-			s.Deployment.Environment = dep.Environment[:maxEnvironment]
-		}
+		s.Deployment.Environment = cutRunes(dep.Environment, maxEnvironment)
 		if dep.Ref != nil {
 			ref := deploymentRef(*dep.Ref, s.SHA)
 			s.Ref = &ref

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestNormalize(t *testing.T) {
@@ -101,6 +102,17 @@ func TestNormalize(t *testing.T) {
 			check: func(t *testing.T, s Subject) {
 				if len(*s.Environment) != 255 || len(s.Deployment.Environment) != 255 {
 					t.Errorf("environment kept at %d and %d bytes", len(*s.Environment), len(s.Deployment.Environment))
+				}
+			}},
+		{name: "environment of 100 characters in 300 bytes", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"` + strings.Repeat("環", 100) + `","deployment":{"ref":"main","sha":"0123456789abcdef0123456789abcdef01234567"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			policy:  Deploy},
+		{name: "environment cut between characters", event: "deployment_protection_rule",
+			payload: `{"action":"requested","environment":"` + strings.Repeat("環", 300) + `","deployment":{"ref":"main","sha":"0123456789abcdef0123456789abcdef01234567"},"repository":{"full_name":"o/r","default_branch":"main"}}`,
+			policy:  Deploy, invalid: []string{"environment is longer than GitHub's 255 characters"},
+			check: func(t *testing.T, s Subject) {
+				if !utf8.ValidString(*s.Environment) || utf8.RuneCountInString(*s.Environment) != 255 {
+					t.Errorf("environment cut to %q", *s.Environment)
 				}
 			}},
 		{name: "ping", event: "ping", payload: `{"zen":"Design for failure."}`, ignored: true},

@@ -192,10 +192,12 @@ func (s *Store) BeginDeploy(ctx context.Context, d *Delivery) (*DeployGate, erro
 
 // ApprovedToday counts the deployments to repo's environment approved on
 // the current UTC day: those that every one of the deployment policies
-// named allowed (a deployment is approved only when all of them allow).
-// Until the gate ends, no other process counts them: on PostgreSQL it
-// holds a lock on that environment's day.
-func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string, policies []string) (int, error) {
+// named allowed (a deployment is approved only when all of them allow),
+// other than the delivery being decided (decided again after a restart,
+// its earlier decisions are in the log). Until the gate ends, no other
+// process counts them: on PostgreSQL it holds a lock on that
+// environment's day.
+func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string, policies []string, deliveryID string) (int, error) {
 	if len(policies) == 0 {
 		return 0, nil
 	}
@@ -213,25 +215,31 @@ func (g *DeployGate) ApprovedToday(ctx context.Context, repo, environment string
 		// deployment, so it has to stay cheap as the day's log grows).
 		err = g.tx.QueryRowContext(ctx, d.rebind(`
 			SELECT COUNT(*) FROM decisions
-			WHERE repo = ? AND environment = ? AND day = ? AND policy = ? AND decision = 'allow' AND source = 'webhook'`),
-			repo, environment, day, policies[0]).Scan(&n)
+			WHERE repo = ? AND environment = ? AND day = ? AND policy = ? AND decision = 'allow' AND source = 'webhook'
+			AND (? = '' OR delivery_id <> ?)`),
+			repo, environment, day, policies[0], deliveryID, deliveryID).Scan(&n)
 	} else {
 		// Several: the deployments one of them allowed and none of them
 		// did not (a probe of the delivery index for each allow).
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(policies)), ", ")
 		args := []any{repo, environment, day}
-		for range 2 {
-			for _, p := range policies {
-				args = append(args, p)
-			}
+		for _, p := range policies {
+			args = append(args, p)
 		}
+		args = append(args, deliveryID, deliveryID)
+		for _, p := range policies {
+			args = append(args, p)
+		}
+		// o.delivery_id <> '' stated on o itself lets both databases use
+		// the partial decisions_delivery index.
 		err = g.tx.QueryRowContext(ctx, d.rebind(`
 			SELECT COUNT(DISTINCT COALESCE(NULLIF(a.delivery_id, ''), a.id)) FROM decisions a
 			WHERE a.repo = ? AND a.environment = ? AND a.day = ? AND a.policy IN (`+marks+`) AND a.decision = 'allow' AND a.source = 'webhook'
+			AND (? = '' OR a.delivery_id <> ?)
 			AND NOT EXISTS (
 				SELECT 1 FROM decisions o
-				WHERE a.delivery_id <> '' AND o.delivery_id = a.delivery_id AND o.policy IN (`+marks+`)
-				AND o.decision <> 'allow' AND o.source = 'webhook'
+				WHERE a.delivery_id <> '' AND o.delivery_id <> '' AND o.delivery_id = a.delivery_id AND o.day = a.day
+				AND o.policy IN (`+marks+`) AND o.decision <> 'allow' AND o.source = 'webhook'
 			)`),
 			args...).Scan(&n)
 	}

@@ -160,7 +160,7 @@ func testDeployGateSerializes(t *testing.T, dsn string) {
 				errs <- err
 				return
 			}
-			n, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"})
+			n, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"}, "")
 			if err != nil {
 				g.Rollback()
 				errs <- err
@@ -507,7 +507,7 @@ func TestPostgresPrivileges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"}); err != nil {
+	if _, err := g.ApprovedToday(ctx, "o/r", "prod", []string{"deploy"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Insert(ctx, &Record{Policy: "deploy", Decision: "allow", Source: "webhook", Repo: "o/r", Environment: "prod"}); err != nil {
@@ -568,14 +568,17 @@ func testApprovedTodayNeedsEveryPolicy(t *testing.T, dsn string) {
 	defer g.Rollback()
 	for _, tt := range []struct {
 		policies []string
+		delivery string // the one being decided, not counted
 		want     int
 	}{
-		{[]string{"deploy", "freeze"}, 2}, // a and c (c was not decided by freeze)
-		{[]string{"deploy"}, 3},           // a, b, c
-		{[]string{"freeze"}, 1},           // a
-		{nil, 0},
+		{[]string{"deploy", "freeze"}, "", 2}, // a and c (c was not decided by freeze)
+		{[]string{"deploy"}, "", 3},           // a, b, c
+		{[]string{"freeze"}, "", 1},           // a
+		{nil, "", 0},
+		{[]string{"deploy", "freeze"}, "a", 1}, // decided again after a restart: c
+		{[]string{"deploy"}, "c", 2},           // a, b
 	} {
-		n, err := g.ApprovedToday(ctx, "o/r", "prod", tt.policies)
+		n, err := g.ApprovedToday(ctx, "o/r", "prod", tt.policies, tt.delivery)
 		if err != nil || n != tt.want {
 			t.Errorf("ApprovedToday(%v) = %d, %v; want %d", tt.policies, n, err, tt.want)
 		}

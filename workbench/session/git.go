@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gitpoli/gitpoli/workbench"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -39,7 +40,7 @@ func Git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 // AtRevision runs everything once at a revision (rev "" is the working
 // tree). A revision's files are extracted from git objects into a
 // temporary directory; the working tree is not touched.
-func AtRevision(ctx context.Context, dir, rev string, defaults fs.FS) (*Snapshot, error) {
+func AtRevision(ctx context.Context, dir, rev string, defaults fs.FS, opts ...workbench.Option) (*Snapshot, error) {
 	root := dir
 	if rev != "" {
 		tmp, err := os.MkdirTemp("", "gitpoli-diff-")
@@ -70,7 +71,7 @@ func AtRevision(ctx context.Context, dir, rev string, defaults fs.FS) (*Snapshot
 	if err != nil {
 		return nil, err
 	}
-	return New(Workspace{Root: abs, Defaults: defaults}).Run(ctx)
+	return New(Workspace{Root: abs, Defaults: defaults, EngineOptions: opts}).Run(ctx)
 }
 
 // ErrUnknownRevision is returned for a revision git does not know.
