@@ -183,7 +183,7 @@ func decisionSummary(d workbench.Decision) string {
 	if d.Allow {
 		return string(d.Policy) + " allow"
 	}
-	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(slices.Compact(d.Codes()), " "))
+	return fmt.Sprintf("%s deny [%s]", d.Policy, strings.Join(d.Verdict().Codes, " "))
 }
 
 var errOffline = fmt.Errorf("%w: offline (replay a live pull request, or record a fixture, to have it)", workbench.ErrFactUnavailable)

@@ -590,7 +590,7 @@ func TestServeDecidesAsReplay(t *testing.T) {
 			}
 			wantVerdicts := map[string]string{}
 			for _, o := range want.Outcomes {
-				wantVerdicts[string(o.Decision.Policy)] = verdict(o.Decision.Allow, o.Decision.Codes())
+				wantVerdicts[string(o.Decision.Policy)] = o.Decision.Verdict().String()
 			}
 			if !maps.Equal(got, wantVerdicts) {
 				t.Errorf("serve decided %v, replay %v", got, wantVerdicts)
@@ -602,15 +602,6 @@ func TestServeDecidesAsReplay(t *testing.T) {
 	}
 }
 
-func verdict(allow bool, codes []string) string {
-	codes = slices.Compact(slices.Sorted(slices.Values(codes)))
-	v := "deny"
-	if allow {
-		v = "allow"
-	}
-	return v + " " + strings.Join(codes, " ")
-}
-
 // recordedVerdict reads a record as a verdict; an answer GitHub did not
 // take (an error outcome) still denied.
 func recordedVerdict(r audit.Record) string {
@@ -620,7 +611,7 @@ func recordedVerdict(r audit.Record) string {
 	for i, v := range vs {
 		codes[i] = v.Code
 	}
-	return verdict(r.Decision == "allow", codes)
+	return workbench.NewVerdict(r.Decision == "allow", codes).String()
 }
 
 // TestCrashRecovery: a delivery acknowledged (stored) by a server that

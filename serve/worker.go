@@ -241,14 +241,21 @@ func (s *Server) alreadyDecided(ctx context.Context, d *audit.Delivery, subj wor
 	}
 	// A check's or a record's decision is written once its answer was
 	// posted or could not be: either way that was its answer.
-	if sent, failed := answered(prior); failed {
-		log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
-	} else if sent {
-		log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
-	} else {
-		log.Info("already decided before a restart", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID)
-	}
+	logPrior(log, prior)
 	return true, nil
+}
+
+// logPrior says how a decision recorded before a restart ended.
+func logPrior(log logger, prior *audit.Record) {
+	args := []any{keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID}
+	switch sent, failed := answered(prior); {
+	case failed:
+		log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", args...)
+	case sent:
+		log.Info("already decided and answered before a restart", args...)
+	default:
+		log.Info("already decided before a restart", args...)
+	}
 }
 
 // decidePullRequest decides the subject with one policy of a pull
@@ -301,14 +308,10 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		}
 	}
 	for _, prior := range priors {
-		if sent, failed := answered(&prior); sent {
+		if sent, _ := answered(&prior); sent {
 			// GitHub had this delivery's answer: nothing is decided or
 			// sent again.
-			if failed {
-				log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", keyRepo, prior.Repo, "audit_id", prior.ID)
-			} else {
-				log.Info("already decided and answered before a restart", keyRepo, prior.Repo, "audit_id", prior.ID)
-			}
+			logPrior(log, &prior)
 			return nil
 		}
 	}

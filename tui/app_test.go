@@ -171,13 +171,7 @@ func TestProgramWithWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	m := New(Options{Workspace: session.Workspace{Root: root}, Watcher: w, Output: io.Discard, NoColor: true})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	waitFor := func(what string) {
-		t.Helper()
-		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(what)) },
-			teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
-	}
+	tm, waitFor := startProgram(t, New(Options{Workspace: session.Workspace{Root: root}, Watcher: w, Output: io.Discard, NoColor: true}))
 	waitFor("all green")
 	path := filepath.Join(root, "policies/deploy.rego")
 	original, err := os.ReadFile(path)
@@ -332,5 +326,16 @@ func TestShadowView(t *testing.T) {
 		if !strings.Contains(view, want) {
 			t.Errorf("the shadow view lacks %q:\n%s", want, view)
 		}
+	}
+}
+
+// startProgram runs m as the real program does, at 100×30, and returns
+// it with a wait for text on its screen.
+func startProgram(t *testing.T, m Model) (*teatest.TestModel, func(string)) {
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	return tm, func(what string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(what)) },
+			teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 	}
 }

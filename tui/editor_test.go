@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,13 +56,7 @@ func TestEditSelectedTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	m := New(Options{Workspace: session.Workspace{Root: root}, Watcher: w, Output: io.Discard, NoColor: true, Editor: editor})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	waitFor := func(what string) {
-		t.Helper()
-		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(what)) },
-			teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
-	}
+	tm, waitFor := startProgram(t, New(Options{Workspace: session.Workspace{Root: root}, Watcher: w, Output: io.Discard, NoColor: true, Editor: editor}))
 	waitFor("all green")
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("e")})
 	waitFor("tests 66/68")
