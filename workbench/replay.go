@@ -47,6 +47,9 @@ type Outcome struct {
 	// file, the default (the server's or the workbench's .repol), or why
 	// there was none.
 	Config string `json:"config,omitempty"`
+	// Requests counts the GitHub API requests gathering the subject's
+	// facts has made so far, for every policy that decides it.
+	Requests Requests `json:"requests"`
 }
 
 // Gathered is a delivery normalized, with the facts each subject needs
@@ -71,6 +74,7 @@ type GatheredSubject struct {
 	// configs reads the repository's .repol files at the subject's
 	// ConfigRef, each once; nil when the decision uses a local config.
 	configs *repoConfigs
+	tally   *requestTally
 }
 
 // Gather normalizes a delivery and gathers the facts each subject needs.
@@ -167,6 +171,8 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 		// request is sent for it, and the decision denies.
 		facts = refusedFacts{fmt.Errorf("%w: not asked, the delivery is invalid (%s)", ErrFactUnavailable, strings.Join(s.Invalid, "; "))}
 	}
+	tally := &requestTally{}
+	ctx = withTally(ctx, tally)
 	g := gatherer{ctx: ctx, facts: facts}
 	for _, msg := range s.Invalid {
 		g.extra = append(g.extra, Violation{Code: CodeDeliveryInvalid, Msg: msg})
@@ -189,9 +195,9 @@ func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptio
 	} else {
 		g.pullRequestInput(doc, s)
 	}
-	gs := GatheredSubject{Subject: s}
+	gs := GatheredSubject{Subject: s, tally: tally}
 	if !opts.LocalConfig {
-		gs.configs = &repoConfigs{facts: facts, subject: s, got: map[string]*repoConfig{}}
+		gs.configs = &repoConfigs{facts: facts, subject: s, got: map[string]*repoConfig{}, tally: tally}
 	}
 	in, err := NewInput(doc)
 	if err != nil {
@@ -277,7 +283,7 @@ func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *Po
 		}
 	}
 	d, _ := e.decide(ctx, spec.Name, gs.Input, cfg, extra, nil)
-	o := Outcome{Subject: s, Input: gs.Input, Decision: d, Answer: spec.Answer, Config: source}
+	o := Outcome{Subject: s, Input: gs.Input, Decision: d, Answer: spec.Answer, Config: source, Requests: gs.tally.load()}
 	if spec.Answer == AnswerCheck {
 		o.CheckName = spec.CheckName
 	}
@@ -290,6 +296,7 @@ type repoConfigs struct {
 	subject Subject
 	mu      sync.Mutex
 	got     map[string]*repoConfig
+	tally   *requestTally
 }
 
 // repoConfig is one config file of a repository, as read: its data, or
@@ -314,7 +321,7 @@ func (rc *repoConfigs) read(ctx context.Context, name string) *repoConfig {
 	if s.Repo.Owner == "" || s.ConfigRef == "" {
 		c.err = errors.New("the delivery names no repository or branch to read it from")
 	} else {
-		data, err := rc.facts.ConfigFile(ctx, s.Repo, s.ConfigRef, configFile(name))
+		data, err := rc.facts.ConfigFile(withTally(ctx, rc.tally), s.Repo, s.ConfigRef, configFile(name))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			c.missing = true

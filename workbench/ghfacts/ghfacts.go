@@ -50,9 +50,27 @@ func New(httpClient *http.Client, apiURL string) (*Client, error) {
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, fmt.Errorf("GitHub API URL %q is not an http(s) URL", apiURL)
 	}
-	gh := github.NewClient(httpClient)
+	counted := *httpClient
+	counted.Transport = countingTransport{next: httpClient.Transport}
+	gh := github.NewClient(&counted)
 	gh.BaseURL = base
 	return &Client{gh: gh}, nil
+}
+
+// countingTransport counts each response GitHub gives for the decision
+// whose facts are being gathered (workbench.CountRequest).
+type countingTransport struct{ next http.RoundTripper }
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err == nil {
+		workbench.CountRequest(req.Context(), resp.StatusCode)
+	}
+	return resp, err
 }
 
 // BearerTransport authenticates every request with a token (a personal
