@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,11 +202,20 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 	if err != nil {
 		return err
 	}
+	g.Subjects = slices.DeleteFunc(g.Subjects, func(gs workbench.GatheredSubject) bool {
+		// This App's own check suite completing is its own answer: deciding
+		// on it would answer itself for ever.
+		own := gs.Subject.AppID != 0 && gs.Subject.AppID == s.cfg.AppID
+		return own || (gs.Subject.Event == "check_suite" && s.cfg.AppID == 0)
+	})
+	if len(g.Subjects) == 0 && g.Ignored == "" {
+		g.Ignored = d.Event + " of this App's own checks"
+	}
 	if reason := e.Undecided(g); reason != "" {
 		log.Info("decides nothing", "reason", reason)
 		return nil
 	}
-	g.ReadConfigs(ctx, e)
+	g.Prepare(ctx, e, nil)
 	var errs []error
 	for _, gs := range g.Subjects {
 		specs := e.PoliciesFor(gs.Subject)

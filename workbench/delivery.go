@@ -58,9 +58,27 @@ type Subject struct {
 	// request's base, or the default branch for a deployment. Never the
 	// head, which the pull request's author controls.
 	ConfigRef string `json:"config_ref,omitempty"`
+	// MergeGroup is the merge queue's group whose head the check is
+	// posted on; PR is then the pull request the group's head merges.
+	MergeGroup *MergeGroupInfo `json:"merge_group,omitempty"`
+	// AppID is the GitHub App whose check run or check suite completed:
+	// serve never re-decides on its own.
+	AppID int64 `json:"app_id,omitempty"`
 	// Invalid lists what the payload lacks; each becomes a
 	// delivery.invalid violation.
 	Invalid []string `json:"invalid,omitempty"`
+
+	// byHeadSHA says the pull requests decided are those whose head is
+	// SHA (a commit status names no pull request).
+	byHeadSHA bool
+}
+
+// MergeGroupInfo is what a merge_group payload says of the group.
+type MergeGroupInfo struct {
+	HeadSHA string `json:"head_sha"`
+	HeadRef string `json:"head_ref"`
+	BaseSHA string `json:"base_sha"`
+	BaseRef string `json:"base_ref"`
 }
 
 // IsDeployment reports whether the subject is a deployment waiting for
@@ -137,6 +155,7 @@ type payloadPR struct {
 	Additions         *int           `json:"additions"`
 	Deletions         *int           `json:"deletions"`
 	ChangedFiles      *int           `json:"changed_files"`
+	Commits           *int           `json:"commits"`
 	User              payloadUser    `json:"user"`
 	Head              payloadBranch  `json:"head"`
 	Base              payloadBranch  `json:"base"`
@@ -159,12 +178,35 @@ type payload struct {
 		Creator     payloadUser `json:"creator"`
 	} `json:"deployment"`
 	PullRequests []payloadPR `json:"pull_requests"`
-	// check_run
-	CheckRun *struct {
-		Name         string      `json:"name"`
-		HeadSHA      string      `json:"head_sha"`
-		PullRequests []payloadPR `json:"pull_requests"`
-	} `json:"check_run"`
+	// check_run, check_suite
+	CheckRun   *payloadCheck `json:"check_run"`
+	CheckSuite *payloadCheck `json:"check_suite"`
+	// status
+	SHA     string `json:"sha"`
+	Context string `json:"context"`
+	// merge_group
+	MergeGroup *struct {
+		HeadSHA string `json:"head_sha"`
+		HeadRef string `json:"head_ref"`
+		BaseSHA string `json:"base_sha"`
+		BaseRef string `json:"base_ref"`
+	} `json:"merge_group"`
+}
+
+type payloadCheck struct {
+	Name         string      `json:"name"`
+	HeadSHA      string      `json:"head_sha"`
+	PullRequests []payloadPR `json:"pull_requests"`
+	App          *struct {
+		ID int64 `json:"id"`
+	} `json:"app"`
+}
+
+func (c *payloadCheck) appID() int64 {
+	if c == nil || c.App == nil {
+		return 0
+	}
+	return c.App.ID
 }
 
 var payloadType = reflect.TypeFor[payload]()
@@ -176,9 +218,6 @@ var payloadType = reflect.TypeFor[payload]()
 // object; nil means "queue it", and Normalize decides.
 func Prefilter(d Delivery) error {
 	actions, ok := decidedActions[d.Event]
-	if d.Event == "check_run" {
-		actions, ok = []string{"rerequested"}, true
-	}
 	if !ok {
 		if d.Event == "" {
 			return d.errorf("no event name")
@@ -285,34 +324,57 @@ func Normalize(d Delivery) ([]Subject, error) {
 			return ignore("%s %s", d.Event, p.Action)
 		}
 		return []Subject{prSubject(base, p.PullRequest)}, nil
-	case "check_run":
-		if p.Action != "rerequested" {
-			return ignore("check_run %s", p.Action)
+	case "check_run", "check_suite":
+		check := p.CheckRun
+		if d.Event == "check_suite" {
+			check = p.CheckSuite
 		}
-		// Only a re-run of one of gitpoli's checks asks for a decision;
-		// which one is the engine's to say (Engine.PoliciesFor).
-		if p.CheckRun == nil || p.CheckRun.Name == "" {
+		switch {
+		case !slices.Contains(decidedActions[d.Event], p.Action):
+			return ignore("%s %s", d.Event, p.Action)
+		case check == nil:
+			return ignore("%s %s without a %s", d.Event, p.Action, d.Event)
+		case p.Action == "rerequested" && check.Name == "":
+			// Only a re-run of one of gitpoli's checks asks for a
+			// decision; which one is the engine's to say
+			// (Engine.PoliciesFor).
 			return ignore("check_run rerequested without a check name")
-		}
-		if len(p.CheckRun.PullRequests) == 0 {
-			return ignore("check_run rerequested with no pull request")
+		case p.Action == "completed" && IsOwnCheck(check.Name):
+			return ignore("%s completed: %q is gitpoli's own", d.Event, check.Name)
+		case len(check.PullRequests) == 0:
+			return ignore("%s %s with no pull request", d.Event, p.Action)
 		}
 		var subjects []Subject
-		for _, pr := range p.CheckRun.PullRequests {
+		for _, pr := range check.PullRequests {
 			s := base
 			s.Invalid = slices.Clone(base.Invalid)
-			s.CheckName, s.SHA = p.CheckRun.Name, p.CheckRun.HeadSHA
+			s.SHA, s.AppID = check.HeadSHA, check.appID()
+			if p.Action == "rerequested" {
+				s.CheckName = check.Name
+			}
 			if !ValidSHA(s.SHA) {
-				s.Invalid = append(s.Invalid, "check_run.head_sha is missing or not a commit SHA")
+				s.Invalid = append(s.Invalid, d.Event+".head_sha is missing or not a commit SHA")
 			}
 			if pr.Number <= 0 {
-				s.Invalid = append(s.Invalid, "check_run.pull_requests[].number is missing")
+				s.Invalid = append(s.Invalid, d.Event+".pull_requests[].number is missing")
 			}
 			s.PRRef = &PR{Repo: repo, Number: pr.Number}
 			s.ConfigRef = pr.Base.Ref
 			subjects = append(subjects, s)
 		}
 		return subjects, nil
+	case "status":
+		s := base
+		s.SHA, s.byHeadSHA = p.SHA, true
+		if !ValidSHA(s.SHA) {
+			s.Invalid = append(slices.Clone(s.Invalid), "status.sha is missing or not a commit SHA")
+		}
+		return []Subject{s}, nil
+	case "merge_group":
+		if p.Action != "checks_requested" {
+			return ignore("merge_group %s", p.Action)
+		}
+		return []Subject{mergeGroupSubject(base, p)}, nil
 	case "deployment_protection_rule":
 		if p.Action != "requested" {
 			return ignore("deployment_protection_rule %s", p.Action)
@@ -322,6 +384,42 @@ func Normalize(d Delivery) ([]Subject, error) {
 		return nil, d.errorf("no event name")
 	}
 	return ignore("%s events decide nothing", d.Event)
+}
+
+// queueRef is the branch GitHub's merge queue makes for a group:
+// gh-readonly-queue/<base>/pr-<number>-<base sha>, the number being the
+// pull request the group's head merges.
+var queueRef = regexp.MustCompile(`^(?:refs/heads/)?gh-readonly-queue/.+/pr-([0-9]{1,10})-[0-9a-f]{40,64}$`)
+
+// mergeGroupSubject is a merge queue's group: the pull request its head
+// merges is decided, and the check is posted on the group's head.
+func mergeGroupSubject(s Subject, p payload) Subject {
+	s.Invalid = slices.Clone(s.Invalid)
+	m := p.MergeGroup
+	if m == nil {
+		s.Invalid = append(s.Invalid, "merge_group is missing")
+		return s
+	}
+	s.MergeGroup = &MergeGroupInfo{HeadSHA: m.HeadSHA, HeadRef: m.HeadRef, BaseSHA: m.BaseSHA, BaseRef: m.BaseRef}
+	s.SHA = m.HeadSHA
+	if !ValidSHA(s.SHA) {
+		s.Invalid = append(s.Invalid, "merge_group.head_sha is missing or not a commit SHA")
+	}
+	s.ConfigRef = strings.TrimPrefix(m.BaseRef, "refs/heads/")
+	if s.ConfigRef == "" {
+		s.Invalid = append(s.Invalid, "merge_group.base_ref is missing")
+	}
+	match := queueRef.FindStringSubmatch(m.HeadRef)
+	n, err := 0, error(nil)
+	if match != nil {
+		n, err = strconv.Atoi(match[1])
+	}
+	if match == nil || err != nil || n <= 0 {
+		s.Invalid = append(s.Invalid, "merge_group.head_ref names no pull request (want gh-readonly-queue/<base>/pr-<number>-<sha>)")
+		return s
+	}
+	s.PRRef = &PR{Repo: s.Repo, Number: n}
+	return s
 }
 
 func (r *payloadRepo) info() *RepositoryInfo {
@@ -358,6 +456,7 @@ func (p *payloadPR) info(repo Repo) PullRequestInfo {
 		Additions:         p.Additions,
 		Deletions:         p.Deletions,
 		ChangedFiles:      p.ChangedFiles,
+		Commits:           p.Commits,
 	}
 	if p.Body != nil {
 		pr.Body = *p.Body

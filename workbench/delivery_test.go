@@ -61,7 +61,46 @@ func TestNormalize(t *testing.T) {
 		{name: "review without repository", event: "pull_request_review",
 			payload: `{"action":"submitted","pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
 			policy:  PullRequest, invalid: []string{"repository.full_name is missing or not owner/name as GitHub names them"}},
-		{name: "review edited", event: "pull_request_review", payload: `{"action":"edited"}`, ignored: true},
+		{name: "review edited", event: "pull_request_review",
+			payload: `{"action":"edited","repository":{"full_name":"o/r"},"pull_request":{"number":1,"head":{"sha":"0123456789abcdef0123456789abcdef01234567"},"base":{"ref":"main"}}}`,
+			policy:  PullRequest},
+		{name: "review requested is no review", event: "pull_request_review", payload: `{"action":"requested"}`, ignored: true},
+		{name: "another app's check run completed", event: "check_run",
+			payload: `{"action":"completed","repository":{"full_name":"o/r"},"check_run":{"name":"ci / test","head_sha":"0123456789abcdef0123456789abcdef01234567","app":{"id":15368},"pull_requests":[{"number":4,"base":{"ref":"main"}}]}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if s.PRRef == nil || s.PRRef.Number != 4 || s.CheckName != "" || s.AppID != 15368 || s.SHA != "0123456789abcdef0123456789abcdef01234567" {
+					t.Errorf("subject %+v", s)
+				}
+			}},
+		{name: "our own check run completed", event: "check_run",
+			payload: `{"action":"completed","repository":{"full_name":"o/r"},"check_run":{"name":"gitpoli / PR Policy","head_sha":"0123456789abcdef0123456789abcdef01234567","pull_requests":[{"number":4}]}}`,
+			ignored: true},
+		{name: "check suite completed", event: "check_suite",
+			payload: `{"action":"completed","repository":{"full_name":"o/r"},"check_suite":{"head_sha":"0123456789abcdef0123456789abcdef01234567","app":{"id":7},"pull_requests":[{"number":4,"base":{"ref":"main"}}]}}`,
+			policy:  PullRequest},
+		{name: "check suite requested", event: "check_suite", payload: `{"action":"requested"}`, ignored: true},
+		{name: "status", event: "status", payload: `{"sha":"0123456789abcdef0123456789abcdef01234567","state":"success","context":"ci/travis","repository":{"full_name":"o/r"}}`,
+			policy: PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if !s.byHeadSHA || s.SHA != "0123456789abcdef0123456789abcdef01234567" {
+					t.Errorf("subject %+v", s)
+				}
+			}},
+		{name: "status without a sha", event: "status", payload: `{"state":"success","repository":{"full_name":"o/r"}}`,
+			policy: PullRequest, invalid: []string{"status.sha is missing or not a commit SHA"}},
+		{name: "merge group", event: "merge_group",
+			payload: `{"action":"checks_requested","repository":{"full_name":"o/r"},"merge_group":{"head_sha":"0123456789abcdef0123456789abcdef01234567","head_ref":"refs/heads/gh-readonly-queue/main/pr-12-0123456789abcdef0123456789abcdef01234567","base_sha":"0123456789abcdef0123456789abcdef01234567","base_ref":"refs/heads/main"}}`,
+			policy:  PullRequest,
+			check: func(t *testing.T, s Subject) {
+				if s.PRRef == nil || s.PRRef.Number != 12 || s.SHA != "0123456789abcdef0123456789abcdef01234567" || s.ConfigRef != "main" || s.MergeGroup == nil {
+					t.Errorf("subject %+v", s)
+				}
+			}},
+		{name: "merge group naming no pull request", event: "merge_group",
+			payload: `{"action":"checks_requested","repository":{"full_name":"o/r"},"merge_group":{"head_sha":"0123456789abcdef0123456789abcdef01234567","head_ref":"refs/heads/elsewhere","base_ref":"refs/heads/main"}}`,
+			policy:  PullRequest, invalid: []string{"merge_group.head_ref names no pull request (want gh-readonly-queue/<base>/pr-<number>-<sha>)"}},
+		{name: "merge group destroyed", event: "merge_group", payload: `{"action":"destroyed"}`, ignored: true},
 		{name: "our check rerequested", event: "check_run",
 			payload: `{"action":"rerequested","repository":{"full_name":"o/r"},"check_run":{"name":"gitpoli / PR Policy","head_sha":"0123456789abcdef0123456789abcdef01234567","pull_requests":[{"number":3,"base":{"ref":"main"}}]}}`,
 			policy:  PullRequest,
@@ -299,6 +338,14 @@ func (noFacts) Checks(context.Context, Repo, string) ([]CheckRun, error) {
 	return nil, ErrFactUnavailable
 }
 func (noFacts) Environments(context.Context, Repo) ([]string, error) { return nil, ErrFactUnavailable }
+func (noFacts) Files(context.Context, PR) ([]File, error)            { return nil, ErrFactUnavailable }
+func (noFacts) TeamMembers(context.Context, Team) ([]string, error)  { return nil, ErrFactUnavailable }
+func (noFacts) CodeownersFile(context.Context, Repo, string) (Codeowners, error) {
+	return Codeowners{}, ErrFactUnavailable
+}
+func (noFacts) PullRequestsOf(context.Context, Repo, string) ([]PullRequestInfo, error) {
+	return nil, ErrFactUnavailable
+}
 func (noFacts) ConfigFile(context.Context, Repo, string, string) ([]byte, error) {
 	return nil, ErrFactUnavailable
 }

@@ -307,6 +307,7 @@ func (e *Engine) prepare(ctx context.Context, spec *PolicySpec, topdown bool) er
 	}
 	e.rules[p] = codes
 	e.reads[p] = readsOf(e.compiler, pkg)
+	spec.Also = alsoOn(spec, e.reads[p])
 	return nil
 }
 

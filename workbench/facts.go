@@ -74,6 +74,7 @@ type PullRequestInfo struct {
 	Additions    *int `json:"additions,omitempty"`
 	Deletions    *int `json:"deletions,omitempty"`
 	ChangedFiles *int `json:"changed_files,omitempty"`
+	Commits      *int `json:"commits,omitempty"`
 }
 
 // FromFork reports whether the head branch lives in another repository.
@@ -94,6 +95,20 @@ type Review struct {
 type Commit struct {
 	SHA     string `json:"sha"`
 	Message string `json:"message"`
+	// Author and Committer are git's, with the GitHub login where GitHub
+	// could match the email to an account.
+	Author    Person `json:"author"`
+	Committer Person `json:"committer"`
+	// Verified is GitHub's word that the commit's signature holds.
+	Verified bool `json:"verified"`
+}
+
+// Person is a commit's author or committer.
+type Person struct {
+	Login string    `json:"login,omitempty"`
+	Name  string    `json:"name,omitempty"`
+	Email string    `json:"email,omitempty"`
+	Date  time.Time `json:"date,omitzero"`
 }
 
 // CheckRun is one check run, or one commit status, on a commit.
@@ -101,7 +116,55 @@ type CheckRun struct {
 	Name       string `json:"name"`
 	Status     string `json:"status"`     // queued, in_progress, completed
 	Conclusion string `json:"conclusion"` // success, failure, neutral, ... when completed
+	// Type is "check_run" or "status" (a commit status, whose name is its
+	// context).
+	Type string `json:"type"`
 }
+
+// File is one file a pull request changes, as GitHub lists it.
+type File struct {
+	Filename         string `json:"filename"`
+	Status           string `json:"status"` // added, removed, modified, renamed, copied, changed, unchanged
+	PreviousFilename string `json:"previous_filename,omitempty"`
+	Additions        int    `json:"additions"`
+	Deletions        int    `json:"deletions"`
+	Changes          int    `json:"changes"`
+}
+
+// Team names a GitHub team: an organization and the team's slug.
+type Team struct {
+	Org  string
+	Slug string
+}
+
+func (t Team) String() string { return t.Org + "/" + t.Slug }
+
+// ParseTeam parses "org/slug" or "@org/slug", as CODEOWNERS and configs
+// name teams. Both parts go into an API path.
+func ParseTeam(s string) (Team, error) {
+	org, slug, ok := strings.Cut(strings.TrimPrefix(s, "@"), "/")
+	if !ok || !ownerName.MatchString(org) || !teamSlug.MatchString(slug) {
+		return Team{}, fmt.Errorf("team %q is not org/team-slug", s)
+	}
+	return Team{Org: strings.ToLower(org), Slug: strings.ToLower(slug)}, nil
+}
+
+// teamSlug is a team's slug: GitHub makes it of letters, digits, '-'
+// and '_' from the team's name.
+var teamSlug = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`)
+
+// Codeowners is a repository's CODEOWNERS file, as found on a branch.
+type Codeowners struct {
+	Path string // .github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS
+	Data []byte
+}
+
+// MaxListedFiles is the most files GitHub lists of a pull request, and
+// MaxListedCommits the most commits: past them a list is not the whole.
+const (
+	MaxListedFiles   = 3000
+	MaxListedCommits = 250
+)
 
 // Facts is what GitHub knows that a webhook payload does not say. The live
 // implementation (ghfacts) calls the REST API; replay runs the same code
@@ -113,6 +176,17 @@ type Facts interface {
 	Commit(ctx context.Context, repo Repo, sha string) (Commit, error)
 	Checks(ctx context.Context, repo Repo, sha string) ([]CheckRun, error)
 	Environments(ctx context.Context, repo Repo) ([]string, error)
+	// Files lists the files a pull request changes (GitHub lists at most
+	// MaxListedFiles).
+	Files(ctx context.Context, pr PR) ([]File, error)
+	// TeamMembers lists the logins of a team's members, its child teams'
+	// included.
+	TeamMembers(ctx context.Context, team Team) ([]string, error)
+	// CodeownersFile returns the CODEOWNERS file GitHub would use on ref,
+	// or an error wrapping ErrNotFound when there is none.
+	CodeownersFile(ctx context.Context, repo Repo, ref string) (Codeowners, error)
+	// PullRequestsOf lists the pull requests that contain a commit.
+	PullRequestsOf(ctx context.Context, repo Repo, sha string) ([]PullRequestInfo, error)
 	// ConfigFile returns a file of the repository's .repol directory at
 	// ref, or an error wrapping ErrNotFound when there is none.
 	ConfigFile(ctx context.Context, repo Repo, ref, name string) ([]byte, error)

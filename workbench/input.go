@@ -156,3 +156,17 @@ func jsonKind(v any) string {
 	}
 	return strings.TrimSpace(fmt.Sprintf("%T", v))
 }
+
+// withDeploymentsToday returns the document with
+// workflow_meta.deployments_today set to n, when it has a workflow_meta;
+// in is left unchanged.
+func (in Input) withDeploymentsToday(n int) Input {
+	meta, ok := in.lookup([]string{"workflow_meta"}).(ast.Object)
+	if !ok {
+		return in
+	}
+	m := ast.NewObject()
+	meta.Foreach(func(k, v *ast.Term) { m.Insert(k, v) })
+	m.Insert(ast.InternedTerm("deployments_today"), ast.IntNumberTerm(n))
+	return Input{obj: in.with(m, "workflow_meta")}
+}

@@ -63,6 +63,9 @@ type PolicySpec struct {
 	Title       string    `json:"title,omitempty"`
 	Description string    `json:"description,omitempty"`
 	On          []Trigger `json:"on"`
+	// Also lists the events that decide the policy again though "on"
+	// does not name them: they change a fact it reads (alsoOn).
+	Also   []Trigger `json:"also,omitempty"`
 	Answer      Answer    `json:"answer"`
 	// CheckName names the check run of an AnswerCheck policy.
 	CheckName string `json:"check_name,omitempty"`
@@ -83,9 +86,9 @@ func configFile(name string) string { return name + ".yaml" }
 func schemaFile(name string) string { return name + ".schema.json" }
 
 // Decides reports whether the policy decides a delivery of event with
-// action.
+// action: its "on" names it, or it changes a fact the policy reads (Also).
 func (p *PolicySpec) Decides(event, action string) bool {
-	for _, t := range p.On {
+	for _, t := range slices.Concat(p.On, p.Also) {
 		if t.Event == event && (t.Action == "" || t.Action == action) {
 			return true
 		}
@@ -94,23 +97,67 @@ func (p *PolicySpec) Decides(event, action string) bool {
 }
 
 // decidedActions lists, per event, the actions that ask for a decision:
-// what a policy's "on" may name. (check_run rerequested, a re-run of one
-// of gitpoli's own checks, re-decides the policy that posted it; it is not
-// named in "on".)
+// what a policy's "on" may name. A status has no action. (check_run
+// rerequested, a re-run of one of gitpoli's own checks, re-decides the
+// policy that posted it whatever its "on".)
 var decidedActions = map[string][]string{
 	"pull_request": {"opened", "synchronize", "reopened", "ready_for_review", "edited",
 		"labeled", "unlabeled", "converted_to_draft"},
-	"pull_request_review":        {"submitted", "dismissed"},
+	"pull_request_review":        {"submitted", "dismissed", "edited"},
+	"check_run":                  {"completed", "rerequested"},
+	"check_suite":                {"completed"},
+	"status":                     {""},
+	"merge_group":                {"checks_requested"},
 	"deployment_protection_rule": {"requested"},
 }
+
+// prEvents are the events whose subject is a pull request's head.
+var prEvents = []string{"pull_request", "pull_request_review", "check_run", "check_suite", "status", "merge_group"}
 
 // answerEvents lists the events whose decisions each answer can carry to
 // GitHub: a check run needs a pull request's head, a protection rule
 // answer a deployment waiting for it.
 var answerEvents = map[Answer][]string{
-	AnswerCheck:      {"pull_request", "pull_request_review"},
+	AnswerCheck:      prEvents,
 	AnswerDeployment: {"deployment_protection_rule"},
-	AnswerRecord:     {"pull_request", "pull_request_review", "deployment_protection_rule"},
+	AnswerRecord:     append(slices.Clone(prEvents), "deployment_protection_rule"),
+}
+
+// factEvents are the events that change a fact: a policy that decides
+// pull requests and reads the fact is decided again on each (Also).
+var factEvents = []struct {
+	keys    []string
+	trigger []Trigger
+}{
+	{[]string{"reviews", "workflow_meta"}, []Trigger{{Event: "pull_request_review"}}},
+	{[]string{"checks"}, []Trigger{{Event: "check_run", Action: "completed"}, {Event: "check_suite", Action: "completed"}, {Event: "status"}}},
+}
+
+// alsoOn lists the events, beyond its "on", that decide a policy again:
+// those that change a fact it reads, and for a check, a merge queue's
+// group (a required check that is not posted on the group's head lets
+// nothing merge).
+func alsoOn(spec *PolicySpec, reads inputReads) []Trigger {
+	if !spec.Decides("pull_request", "opened") && !spec.Decides("pull_request", "synchronize") {
+		return nil
+	}
+	var out []Trigger
+	add := func(t Trigger) {
+		if !spec.Decides(t.Event, t.Action) && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, f := range factEvents {
+		if slices.ContainsFunc(f.keys, reads.has) {
+			for _, t := range f.trigger {
+				add(t)
+			}
+		}
+	}
+	if spec.Answer == AnswerCheck {
+		add(Trigger{Event: "merge_group", Action: "checks_requested"})
+	}
+	return out
 }
 
 // annotationKey is the key under an annotation's custom that makes a

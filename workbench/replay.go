@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -52,65 +51,13 @@ type Outcome struct {
 	Requests Requests `json:"requests"`
 }
 
-// Gathered is a delivery normalized, with the facts each subject needs
-// fetched. It does not depend on policies, config or schemas, so a replay
-// after a policy change decides it again without fetching anything (the
-// repository's config files are read when a policy first asks for one,
-// and kept).
-type Gathered struct {
-	// Ignored says why the delivery decides nothing; then there are no
-	// subjects.
-	Ignored  string
-	Subjects []GatheredSubject
-}
-
-// GatheredSubject is one subject with its input document (before config)
-// and the violations found while gathering.
-type GatheredSubject struct {
-	Subject Subject
-	Input   Input
-	doc     map[string]any
-	extra   []Violation
-	// configs reads the repository's .repol files at the subject's
-	// ConfigRef, each once; nil when the decision uses a local config.
-	configs *repoConfigs
-	tally   *requestTally
-}
-
-// Gather normalizes a delivery and gathers the facts each subject needs.
-// An ignored delivery is a Gathered with Ignored set, not an error; a
-// payload that is not a JSON object is an error. Facts that cannot be had
-// are left out of the input (so the policy denies for want of them) and
-// reported as fact.unavailable violations.
-func Gather(ctx context.Context, d Delivery, facts Facts, opts GatherOptions) (*Gathered, error) {
-	subjects, err := Normalize(d)
-	var npe *NotPolicyEvent
-	if errors.As(err, &npe) {
-		return &Gathered{Ignored: npe.Reason}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	g := &Gathered{}
-	for _, s := range subjects {
-		g.Subjects = append(g.Subjects, gatherSubject(ctx, s, facts, opts))
-	}
-	return g, nil
-}
-
-// ReadConfigs reads now the repository config files that the policies of
-// e deciding g will read, so that deciding does no I/O (serve decides a
-// deployment under a lock).
-func (g *Gathered) ReadConfigs(ctx context.Context, e *Engine) {
+// Prepare gathers now the facts and reads the repository config files
+// that the policies of e deciding g will read, so that deciding does no
+// I/O (serve decides a deployment under a lock). With local set, the
+// policies' configs are local's, as DecideGathered's are.
+func (g *Gathered) Prepare(ctx context.Context, e *Engine, local *Config) {
 	for _, gs := range g.Subjects {
-		if gs.configs == nil {
-			continue
-		}
-		for _, spec := range e.PoliciesFor(gs.Subject) {
-			if spec.Config != "" {
-				gs.configs.read(ctx, spec.Config)
-			}
-		}
+		e.subjectInput(ctx, gs, nil, local)
 	}
 }
 
@@ -165,129 +112,94 @@ func (e *Engine) DecideDelivery(ctx context.Context, d Delivery, facts Facts, op
 	return e.DecideGathered(ctx, g, opts.Config), nil
 }
 
-func gatherSubject(ctx context.Context, s Subject, facts Facts, opts GatherOptions) GatheredSubject {
-	if len(s.Invalid) > 0 {
-		// What the payload names cannot be trusted into an API path: no
-		// request is sent for it, and the decision denies.
-		facts = refusedFacts{fmt.Errorf("%w: not asked, the delivery is invalid (%s)", ErrFactUnavailable, strings.Join(s.Invalid, "; "))}
-	}
-	tally := &requestTally{}
-	ctx = withTally(ctx, tally)
-	g := gatherer{ctx: ctx, facts: facts}
-	for _, msg := range s.Invalid {
-		g.extra = append(g.extra, Violation{Code: CodeDeliveryInvalid, Msg: msg})
-	}
-	if s.PR == nil && s.PRRef != nil && s.PRRef.Number > 0 {
-		pr, err := facts.PullRequest(ctx, *s.PRRef)
-		if g.ok(err, "pull request "+s.PRRef.String(), "pull_request", "head_ref", "base_ref", "workflow_meta") {
-			s.PR = &pr
-			if s.SHA == "" {
-				s.SHA = pr.HeadSHA
-			}
-			if s.ConfigRef == "" {
-				s.ConfigRef = pr.BaseRef
-			}
-		}
-	}
-	doc := eventInput(s)
-	if s.IsDeployment() {
-		g.deployInput(doc, s, opts)
-	} else {
-		g.pullRequestInput(doc, s)
-	}
-	gs := GatheredSubject{Subject: s, tally: tally}
-	if !opts.LocalConfig {
-		gs.configs = &repoConfigs{facts: facts, subject: s, got: map[string]*repoConfig{}, tally: tally}
-	}
-	in, err := NewInput(doc)
-	if err != nil {
-		g.ok(err, "input")
-	}
-	gs.Input, gs.doc, gs.extra = in, doc, g.extra
-	return gs
-}
-
-// WithDeploymentsToday returns the subject with the day's deployment count
-// in its input: the count is taken under the caller's lock, after the slow
-// gathering.
-func (gs GatheredSubject) WithDeploymentsToday(n int) (GatheredSubject, error) {
-	meta, ok := gs.doc["workflow_meta"].(map[string]any)
-	if !ok {
-		return gs, nil
-	}
-	doc := make(map[string]any, len(gs.doc))
-	for k, v := range gs.doc {
-		doc[k] = v
-	}
-	m := make(map[string]any, len(meta)+1)
-	for k, v := range meta {
-		m[k] = v
-	}
-	m["deployments_today"] = n
-	doc["workflow_meta"] = m
-	in, err := NewInput(doc)
-	if err != nil {
-		return gs, err
-	}
-	gs.doc, gs.Input = doc, in
-	return gs, nil
-}
-
 // DecideSubject decides one gathered subject with one policy. Its config
 // is local's when local is set; else the repository's own file; else,
 // when GitHub says the repository has none, the engine's own (the
 // server's default); and none when the repository's could not be read (a
-// fact.unavailable, so the decision denies).
+// fact.unavailable, so the decision denies). The facts that the policies
+// of e deciding the subject read are gathered first, if they were not
+// yet: every policy of a delivery decides on one input.
 func (e *Engine) DecideSubject(ctx context.Context, gs GatheredSubject, spec *PolicySpec, local *Config) Outcome {
-	s := gs.Subject
-	// A fact that could not be had denies the policies that can read it.
+	in, gathered := e.subjectInput(ctx, gs, spec, local)
+	cfg, source, extra := e.policyConfig(ctx, gs, spec, local)
+	// A fact that could not be had denies the policies that can read it,
+	// each once however many keys it would have filled.
 	reads := e.reads[spec.Name]
-	var extra []Violation
-	for _, v := range gs.extra {
-		if v.inputKeys == nil || slices.ContainsFunc(v.inputKeys, reads.has) {
+	seen := map[string]bool{}
+	for _, v := range gathered {
+		if (v.inputKeys == nil || slices.ContainsFunc(v.inputKeys, reads.has)) && !seen[v.Code+"\x00"+v.Msg] {
+			seen[v.Code+"\x00"+v.Msg] = true
 			extra = append(extra, v)
 		}
 	}
-	var cfg *ConfigFile
-	source := ""
-	switch {
-	case spec.Config == "":
-	case local != nil || gs.configs == nil:
-		if local == nil {
-			local = e.config
-		}
-		cfg = local.For(spec)
-		source = "local " + local.Dir.file(spec.ConfigFile())
-		if cfg == nil {
-			source = "none: no " + local.Dir.file(spec.ConfigFile())
-		}
-	default:
-		rc := gs.configs.read(ctx, spec.Config)
-		switch {
-		case rc.data != nil:
-			var err error
-			cfg, err = parseConfigFile(rc.file, rc.data, e.schemas.byName[spec.Config], e.schemas.problems[spec.Config])
-			if err != nil {
-				extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: err.Error()})
-			}
-			source = "repository " + rc.file
-		case rc.missing:
-			cfg = e.config.For(spec)
-			source = "default " + e.config.Dir.file(spec.ConfigFile())
-			if cfg == nil {
-				source = "none: neither the repository nor the default has " + spec.ConfigFile()
-			}
-		default:
-			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("config %s: %v", rc.file, rc.err)})
-			source = "unavailable: the repository's " + rc.file + " could not be read"
-		}
-	}
-	d, _ := e.decide(ctx, spec.Name, gs.Input, cfg, extra, nil)
-	o := Outcome{Subject: s, Input: gs.Input, Decision: d, Answer: spec.Answer, Config: source, Requests: gs.tally.load()}
+	d, _ := e.decide(ctx, spec.Name, in, cfg, extra, nil)
+	o := Outcome{Subject: gs.st.subject, Input: in, Decision: d, Answer: spec.Answer, Config: source, Requests: gs.Requests()}
 	if spec.Answer == AnswerCheck {
 		o.CheckName = spec.CheckName
 	}
 	return o
+}
+
+// subjectInput gathers the facts that the policies of e deciding the
+// subject (and spec, when given) can read, and returns its input and the
+// violations found gathering.
+func (e *Engine) subjectInput(ctx context.Context, gs GatheredSubject, spec *PolicySpec, local *Config) (Input, []Violation) {
+	specs := e.PoliciesFor(gs.Subject)
+	if spec != nil && !slices.Contains(specs, spec) {
+		specs = append(specs, spec)
+	}
+	keys := inputReads{}
+	teams := map[Team]bool{}
+	for _, sp := range specs {
+		r := e.reads[sp.Name]
+		for k := range r {
+			keys[k] = true
+		}
+		if r.has("teams") && sp.Config != "" {
+			if cfg, _, _ := e.policyConfig(ctx, gs, sp, local); cfg != nil {
+				teamsNamed(cfg.Value, teams)
+			}
+		}
+	}
+	in, extra := gs.st.gather(ctx, keys, sortedTeams(teams))
+	if gs.today != nil {
+		in = in.withDeploymentsToday(*gs.today)
+	}
+	return in, extra
+}
+
+// policyConfig is the config a policy decides the subject with, where it
+// came from, and why it could not be had.
+func (e *Engine) policyConfig(ctx context.Context, gs GatheredSubject, spec *PolicySpec, local *Config) (*ConfigFile, string, []Violation) {
+	switch {
+	case spec.Config == "":
+		return nil, "", nil
+	case local != nil || gs.st.configs == nil:
+		if local == nil {
+			local = e.config
+		}
+		if cfg := local.For(spec); cfg != nil {
+			return cfg, "local " + local.Dir.file(spec.ConfigFile()), nil
+		}
+		return nil, "none: no " + local.Dir.file(spec.ConfigFile()), nil
+	}
+	rc := gs.st.configs.read(ctx, spec.Config)
+	switch {
+	case rc.data != nil:
+		cfg, err := parseConfigFile(rc.file, rc.data, e.schemas.byName[spec.Config], e.schemas.problems[spec.Config])
+		var extra []Violation
+		if err != nil {
+			extra = append(extra, Violation{Code: CodeFactUnavailable, Msg: err.Error()})
+		}
+		return cfg, "repository " + rc.file, extra
+	case rc.missing:
+		if cfg := e.config.For(spec); cfg != nil {
+			return cfg, "default " + e.config.Dir.file(spec.ConfigFile()), nil
+		}
+		return nil, "none: neither the repository nor the default has " + spec.ConfigFile(), nil
+	}
+	return nil, "unavailable: the repository's " + rc.file + " could not be read",
+		[]Violation{{Code: CodeFactUnavailable, Msg: fmt.Sprintf("config %s: %v", rc.file, rc.err)}}
 }
 
 // repoConfigs reads a subject's repository config files, each once.
@@ -338,26 +250,6 @@ func (rc *repoConfigs) read(ctx context.Context, name string) *repoConfig {
 	return c
 }
 
-// gatherer collects facts for one subject, turning each failure into a
-// fact.unavailable violation.
-type gatherer struct {
-	ctx   context.Context
-	facts Facts
-	extra []Violation
-}
-
-// ok reports whether err is nil; otherwise it records a fact.unavailable
-// violation for what could not be had. keys are the input keys the fact
-// would have filled: only a policy that can read one of them is denied for
-// it (none: every policy is).
-func (g *gatherer) ok(err error, what string, keys ...string) bool {
-	if err == nil {
-		return true
-	}
-	g.extra = append(g.extra, Violation{Code: CodeFactUnavailable, Msg: fmt.Sprintf("%s: %v", what, err), inputKeys: keys})
-	return false
-}
-
 // eventInput is what the delivery itself says, for every policy and at
 // no request: input.event, input.repository, and input.pull_request or
 // input.deployment, named as GitHub's REST API names them.
@@ -379,8 +271,33 @@ func eventInput(s Subject) map[string]any {
 			"private": r.Private, "visibility": r.Visibility, "topics": anySlice(r.Topics),
 		}
 	}
-	if s.PR != nil {
-		doc["pull_request"] = prInput(s.PR)
+	if pr := s.PR; pr != nil {
+		doc["pull_request"] = prInput(pr)
+		// The seed's head_ref and base_ref. A fork's branch is not one of
+		// ours: its "main" must not pass for main. The owner-qualified
+		// label says where it lives.
+		head := pr.HeadRef
+		if pr.FromFork() && pr.HeadLabel != "" {
+			head = pr.HeadLabel
+		}
+		if head != "" {
+			doc["head_ref"] = head
+		}
+		if pr.BaseRef != "" {
+			doc["base_ref"] = pr.BaseRef
+		}
+	}
+	if s.IsDeployment() {
+		// The seed's environment and ref.
+		if s.Environment != nil {
+			doc["environment"] = *s.Environment
+		}
+		if s.Ref != nil && *s.Ref != "" {
+			doc["ref"] = *s.Ref
+		}
+	}
+	if m := s.MergeGroup; m != nil {
+		doc["merge_group"] = map[string]any{"head_sha": m.HeadSHA, "head_ref": m.HeadRef, "base_sha": m.BaseSHA, "base_ref": m.BaseRef}
 	}
 	if d := s.Deployment; d != nil {
 		dep := map[string]any{"environment": d.Environment, "ref": d.Ref, "sha": d.SHA, "task": d.Task}
@@ -413,104 +330,12 @@ func prInput(pr *PullRequestInfo) map[string]any {
 		"base":               map[string]any{"ref": pr.BaseRef, "sha": pr.BaseSHA},
 		"fork":               pr.FromFork(),
 	}
-	for key, n := range map[string]*int{"additions": pr.Additions, "deletions": pr.Deletions, "changed_files": pr.ChangedFiles} {
+	for key, n := range map[string]*int{"additions": pr.Additions, "deletions": pr.Deletions, "changed_files": pr.ChangedFiles, "commits": pr.Commits} {
 		if n != nil {
 			out[key] = *n
 		}
 	}
 	return out
-}
-
-// pullRequestInput adds the seed's pull request facts: head_ref, base_ref
-// and workflow_meta.
-func (g *gatherer) pullRequestInput(doc map[string]any, s Subject) {
-	if s.PR == nil {
-		return
-	}
-	pr := *s.PR
-	// A fork's branch is not one of ours: its "main" must not pass for
-	// main. The owner-qualified label says where it lives.
-	head := pr.HeadRef
-	if pr.FromFork() && pr.HeadLabel != "" {
-		head = pr.HeadLabel
-	}
-	if head != "" {
-		doc["head_ref"] = head
-	}
-	if pr.BaseRef != "" {
-		doc["base_ref"] = pr.BaseRef
-	}
-	meta := map[string]any{}
-	if approvers, ok := g.approvers(pr); ok {
-		meta["approvers"] = approvers
-	}
-	if signed, ok := g.prSignedOff(pr); ok {
-		meta["signed_off"] = signed
-	}
-	doc["workflow_meta"] = meta
-}
-
-func (g *gatherer) approvers(pr PullRequestInfo) ([]any, bool) {
-	reviews, err := g.facts.Reviews(g.ctx, pr.PR)
-	if !g.ok(err, "reviews of "+pr.PR.String(), "workflow_meta") {
-		return nil, false
-	}
-	return anySlice(latestApprovers(reviews, pr.Author)), true
-}
-
-func (g *gatherer) prSignedOff(pr PullRequestInfo) (bool, bool) {
-	commits, err := g.facts.Commits(g.ctx, pr.PR)
-	if !g.ok(err, "commits of "+pr.PR.String(), "workflow_meta") {
-		return false, false
-	}
-	return signedOff(commits), true
-}
-
-// deployInput adds the seed's deployment facts: environment, ref,
-// repo_environments and workflow_meta.
-func (g *gatherer) deployInput(doc map[string]any, s Subject, opts GatherOptions) {
-	if s.Environment != nil {
-		doc["environment"] = *s.Environment
-	}
-	if s.Ref != nil && *s.Ref != "" {
-		doc["ref"] = *s.Ref
-	}
-	if s.Repo.Owner != "" {
-		envs, err := g.facts.Environments(g.ctx, s.Repo)
-		if g.ok(err, "environments of "+s.Repo.String(), "repo_environments") {
-			doc["repo_environments"] = anySlice(envs)
-		}
-	}
-	meta := map[string]any{}
-	if s.PR != nil {
-		if approvers, ok := g.approvers(*s.PR); ok {
-			meta["approvers"] = approvers
-		}
-		if signed, ok := g.prSignedOff(*s.PR); ok {
-			meta["signed_off"] = signed
-		}
-	} else if s.SHA != "" && s.Repo.Owner != "" {
-		// A push deployment has no pull request and so no reviews: no
-		// approvers. Its sign-off is the deployed commit's.
-		meta["approvers"] = []any{}
-		c, err := g.facts.Commit(g.ctx, s.Repo, s.SHA)
-		if g.ok(err, "commit "+s.SHA, "workflow_meta") {
-			meta["signed_off"] = signedOff([]Commit{c})
-		}
-	}
-	if s.SHA != "" && s.Repo.Owner != "" {
-		checks, err := g.facts.Checks(g.ctx, s.Repo, s.SHA)
-		if g.ok(err, "checks of "+s.SHA, "workflow_meta") {
-			meta["checks"] = map[string]any{"tests": testsPassed(checks)}
-		}
-	}
-	switch {
-	case opts.DeploymentsToday != nil:
-		meta["deployments_today"] = *opts.DeploymentsToday
-	case !opts.CountLater:
-		g.ok(errors.New("not supplied"), "deployments today", "workflow_meta")
-	}
-	doc["workflow_meta"] = meta
 }
 
 func anySlice(ss []string) []any {
@@ -539,5 +364,13 @@ func (f refusedFacts) Checks(context.Context, Repo, string) ([]CheckRun, error) 
 }
 func (f refusedFacts) Environments(context.Context, Repo) ([]string, error) { return nil, f.err }
 func (f refusedFacts) ConfigFile(context.Context, Repo, string, string) ([]byte, error) {
+	return nil, f.err
+}
+func (f refusedFacts) Files(context.Context, PR) ([]File, error)           { return nil, f.err }
+func (f refusedFacts) TeamMembers(context.Context, Team) ([]string, error) { return nil, f.err }
+func (f refusedFacts) CodeownersFile(context.Context, Repo, string) (Codeowners, error) {
+	return Codeowners{}, f.err
+}
+func (f refusedFacts) PullRequestsOf(context.Context, Repo, string) ([]PullRequestInfo, error) {
 	return nil, f.err
 }

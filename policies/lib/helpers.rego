@@ -65,3 +65,11 @@ shown_ref(doc, key) := branch_name(doc[key]) if is_string(doc[key])
 shown_ref(doc, key) := json.marshal(doc[key]) if not is_string(doc[key])
 
 shown_ref(doc, key) := "(missing)" if not key in object.keys(doc)
+
+# shown_branch renders a ref for a message as shown_ref does, from the
+# value alone: a caller that reads input.head_ref itself reads that one
+# key, where passing the whole input reads all of it (and gitpoli gathers
+# every fact for a policy that does).
+shown_branch(ref) := branch_name(ref) if is_string(ref)
+
+shown_branch(ref) := json.marshal(ref) if not is_string(ref)

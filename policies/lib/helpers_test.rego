@@ -40,6 +40,8 @@ test_shown_ref if {
 	helpers.shown_ref({"r": "refs/heads/x"}, "r") == "x"
 	helpers.shown_ref({"r": false}, "r") == "false"
 	helpers.shown_ref({}, "r") == "(missing)"
+	helpers.shown_branch("refs/heads/x") == "x"
+	helpers.shown_branch(false) == "false"
 }
 
 test_strip_heads if {

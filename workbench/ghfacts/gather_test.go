@@ -33,11 +33,17 @@ func TestGatherAsGoGitHubDecodes(t *testing.T) {
 		opts := workbench.GatherOptions{DeploymentsToday: f.DeploymentsToday, LocalConfig: f.Config == fixture.ConfigLocal}
 		facts, _ := f.Facts()
 		got, gotErr := workbench.Gather(ctx, f.Delivery(), facts, opts)
+		if gotErr == nil {
+			got.GatherAll(ctx)
+		}
 		reference, err := ghfacts.NewGoGitHubFacts(&http.Client{Transport: fixture.NewPlayer(f.Responses)}, fixture.ReplayAPIURL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, wantErr := workbench.Gather(ctx, f.Delivery(), reference, opts)
+		if wantErr == nil {
+			want.GatherAll(ctx)
+		}
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 			t.Errorf("%s: error %v, go-github's types give %v", f.Name, gotErr, wantErr)
 			continue
@@ -66,11 +72,11 @@ func describe(t *testing.T, g *workbench.Gathered) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, err := json.Marshal(s.Input)
+		in, err := json.Marshal(s.Input())
 		if err != nil {
 			t.Fatal(err)
 		}
-		extra := reflect.ValueOf(s).FieldByName("extra")
+		extra := reflect.ValueOf(s).FieldByName("st").Elem().FieldByName("extra")
 		var codes []string
 		for i := range extra.Len() {
 			codes = append(codes, extra.Index(i).FieldByName("Code").String())

@@ -221,12 +221,25 @@ type (
 		SubmittedAt *github.Timestamp `json:"submitted_at"`
 		CommitID    *string           `json:"commit_id"`
 	}
+	apiCommitPerson struct {
+		Name  *string           `json:"name"`
+		Email *string           `json:"email"`
+		Date  *github.Timestamp `json:"date"`
+	}
+	apiVerification struct {
+		Verified *bool `json:"verified"`
+	}
 	apiCommitDetail struct {
-		Message *string `json:"message"`
+		Message      *string           `json:"message"`
+		Author       *apiCommitPerson  `json:"author"`
+		Committer    *apiCommitPerson  `json:"committer"`
+		Verification *apiVerification `json:"verification"`
 	}
 	apiCommit struct {
-		SHA    *string          `json:"sha"`
-		Commit *apiCommitDetail `json:"commit"`
+		SHA       *string          `json:"sha"`
+		Commit    *apiCommitDetail `json:"commit"`
+		Author    *apiUser         `json:"author"`
+		Committer *apiUser         `json:"committer"`
 	}
 	apiCheckRun struct {
 		Name       *string `json:"name"`
@@ -356,10 +369,26 @@ func (c *apiCommit) commit() workbench.Commit {
 		return workbench.Commit{}
 	}
 	out := workbench.Commit{SHA: str(c.SHA)}
-	if c.Commit != nil {
-		out.Message = str(c.Commit.Message)
+	out.Author.Login, out.Committer.Login = c.Author.login(), c.Committer.login()
+	if d := c.Commit; d != nil {
+		out.Message = str(d.Message)
+		d.Author.into(&out.Author)
+		d.Committer.into(&out.Committer)
+		if d.Verification != nil && d.Verification.Verified != nil {
+			out.Verified = *d.Verification.Verified
+		}
 	}
 	return out
+}
+
+func (p *apiCommitPerson) into(out *workbench.Person) {
+	if p == nil {
+		return
+	}
+	out.Name, out.Email = str(p.Name), str(p.Email)
+	if p.Date != nil {
+		out.Date = p.Date.Time
+	}
 }
 
 // Checks lists the latest check runs and the commit statuses of a commit;
@@ -392,7 +421,7 @@ func (res apiCheckRuns) checks() []workbench.CheckRun {
 		if cr == nil {
 			cr = &apiCheckRun{}
 		}
-		out = append(out, workbench.CheckRun{Name: str(cr.Name), Status: str(cr.Status), Conclusion: str(cr.Conclusion)})
+		out = append(out, workbench.CheckRun{Name: str(cr.Name), Status: str(cr.Status), Conclusion: str(cr.Conclusion), Type: "check_run"})
 	}
 	return out
 }
@@ -403,7 +432,7 @@ func (st apiCombinedStatus) checks() []workbench.CheckRun {
 		if s == nil {
 			s = &apiStatus{}
 		}
-		check := workbench.CheckRun{Name: str(s.Context), Status: "completed", Conclusion: str(s.State)}
+		check := workbench.CheckRun{Name: str(s.Context), Status: "completed", Conclusion: str(s.State), Type: "status"}
 		if str(s.State) == "pending" {
 			check.Status, check.Conclusion = "in_progress", ""
 		}
@@ -449,4 +478,93 @@ func (c *Client) ConfigFile(ctx context.Context, repo workbench.Repo, ref, name 
 		return nil, fmt.Errorf("%w: decode .repol/%s: %w", workbench.ErrFactUnavailable, name, err)
 	}
 	return []byte(content), nil
+}
+
+// Files lists the files a pull request changes: GitHub lists at most
+// workbench.MaxListedFiles, 100 a page.
+func (c *Client) Files(ctx context.Context, pr workbench.PR) ([]workbench.File, error) {
+	var out []workbench.File
+	err := paginate(func(page int) (*github.Response, error) {
+		files, resp, err := c.gh.PullRequests.ListFiles(ctx, pr.Repo.Owner, pr.Repo.Name, pr.Number, &github.ListOptions{Page: page, PerPage: perPage})
+		for _, f := range files {
+			out = append(out, workbench.File{Filename: f.GetFilename(), Status: f.GetStatus(), PreviousFilename: f.GetPreviousFilename(),
+				Additions: f.GetAdditions(), Deletions: f.GetDeletions(), Changes: f.GetChanges()})
+		}
+		return resp, err
+	})
+	return out, err
+}
+
+// TeamMembers lists a team's members (child teams' included, as GitHub
+// lists them). Reading them needs the App's members: read permission.
+func (c *Client) TeamMembers(ctx context.Context, team workbench.Team) ([]string, error) {
+	if _, err := workbench.ParseTeam(team.String()); err != nil {
+		return nil, fmt.Errorf("%w: %w", workbench.ErrFactUnavailable, err)
+	}
+	out := []string{}
+	err := paginate(func(page int) (*github.Response, error) {
+		users, resp, err := c.gh.Teams.ListTeamMembersBySlug(ctx, team.Org, team.Slug,
+			&github.TeamListTeamMembersOptions{ListOptions: github.ListOptions{Page: page, PerPage: perPage}})
+		for _, u := range users {
+			out = append(out, u.GetLogin())
+		}
+		return resp, err
+	})
+	return out, err
+}
+
+// codeownersPaths are where GitHub looks for CODEOWNERS, in its order: the
+// first found is used.
+var codeownersPaths = []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"}
+
+// CodeownersFile reads the CODEOWNERS file GitHub uses on ref.
+func (c *Client) CodeownersFile(ctx context.Context, repo workbench.Repo, ref string) (workbench.Codeowners, error) {
+	for _, path := range codeownersPaths {
+		file, _, _, err := c.gh.Repositories.GetContents(ctx, repo.Owner, repo.Name, path, &github.RepositoryContentGetOptions{Ref: ref})
+		if err != nil {
+			if err = apiError(err); errors.Is(err, workbench.ErrNotFound) {
+				continue
+			}
+			return workbench.Codeowners{}, err
+		}
+		if file == nil {
+			continue // a directory
+		}
+		content, err := file.GetContent()
+		if err != nil {
+			return workbench.Codeowners{}, fmt.Errorf("%w: decode %s: %w", workbench.ErrFactUnavailable, path, err)
+		}
+		return workbench.Codeowners{Path: path, Data: []byte(content)}, nil
+	}
+	return workbench.Codeowners{}, fmt.Errorf("%w: no CODEOWNERS file on %s", workbench.ErrNotFound, ref)
+}
+
+// PullRequestsOf lists the pull requests that contain a commit.
+func (c *Client) PullRequestsOf(ctx context.Context, repo workbench.Repo, sha string) ([]workbench.PullRequestInfo, error) {
+	if !workbench.ValidSHA(sha) {
+		return nil, fmt.Errorf("%w: %q is not a commit SHA", workbench.ErrFactUnavailable, sha)
+	}
+	var out []workbench.PullRequestInfo
+	err := paginate(func(page int) (*github.Response, error) {
+		prs, resp, err := c.gh.PullRequests.ListPullRequestsWithCommit(ctx, repo.Owner, repo.Name, sha, &github.ListOptions{Page: page, PerPage: perPage})
+		for _, p := range prs {
+			out = append(out, pullRequestInfo(p, workbench.PR{Repo: repo, Number: p.GetNumber()}))
+		}
+		return resp, err
+	})
+	return out, err
+}
+
+// pullRequestInfo is what a decision reads of go-github's pull request.
+func pullRequestInfo(p *github.PullRequest, pr workbench.PR) workbench.PullRequestInfo {
+	labels := []string{}
+	for _, l := range p.Labels {
+		labels = append(labels, l.GetName())
+	}
+	return workbench.PullRequestInfo{
+		PR: pr, Author: p.GetUser().GetLogin(), AuthorAssociation: p.GetAuthorAssociation(),
+		Title: p.GetTitle(), Body: p.GetBody(), Draft: p.GetDraft(), Labels: labels,
+		HeadRef: p.GetHead().GetRef(), HeadLabel: p.GetHead().GetLabel(), HeadRepo: p.GetHead().GetRepo().GetFullName(),
+		HeadSHA: p.GetHead().GetSHA(), BaseRef: p.GetBase().GetRef(), BaseSHA: p.GetBase().GetSHA(), State: p.GetState(),
+	}
 }

@@ -144,9 +144,9 @@ func TestPullRequestCommitsChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []workbench.CheckRun{
-		{Name: "ampproject/owners-check", Status: "completed", Conclusion: "failure"},
-		{Name: "ci/travis", Status: "completed", Conclusion: "success"},
-		{Name: "ci/lint", Status: "in_progress"},
+		{Name: "ampproject/owners-check", Status: "completed", Conclusion: "failure", Type: "check_run"},
+		{Name: "ci/travis", Status: "completed", Conclusion: "success", Type: "status"},
+		{Name: "ci/lint", Status: "in_progress", Type: "status"},
 	}
 	if !slices.Equal(checks, want) {
 		t.Errorf("checks %+v, want %+v", checks, want)

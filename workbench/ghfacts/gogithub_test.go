@@ -77,6 +77,20 @@ func (g GoGitHubFacts) Checks(ctx context.Context, repo workbench.Repo, sha stri
 	return out, err
 }
 
+// The facts Client reads with go-github's own methods and types already.
+func (g GoGitHubFacts) Files(ctx context.Context, pr workbench.PR) ([]workbench.File, error) {
+	return g.c.Files(ctx, pr)
+}
+func (g GoGitHubFacts) TeamMembers(ctx context.Context, t workbench.Team) ([]string, error) {
+	return g.c.TeamMembers(ctx, t)
+}
+func (g GoGitHubFacts) CodeownersFile(ctx context.Context, repo workbench.Repo, ref string) (workbench.Codeowners, error) {
+	return g.c.CodeownersFile(ctx, repo, ref)
+}
+func (g GoGitHubFacts) PullRequestsOf(ctx context.Context, repo workbench.Repo, sha string) ([]workbench.PullRequestInfo, error) {
+	return g.c.PullRequestsOf(ctx, repo, sha)
+}
+
 func (g GoGitHubFacts) Environments(ctx context.Context, repo workbench.Repo) ([]string, error) {
 	out := []string{}
 	err := paginate(func(page int) (*github.Response, error) {
@@ -113,7 +127,12 @@ func goGitHubReviews(rs []*github.PullRequestReview) []workbench.Review {
 func goGitHubCommits(cs []*github.RepositoryCommit) []workbench.Commit {
 	var out []workbench.Commit
 	for _, c := range cs {
-		out = append(out, workbench.Commit{SHA: c.GetSHA(), Message: c.GetCommit().GetMessage()})
+		commit := workbench.Commit{SHA: c.GetSHA(), Message: c.GetCommit().GetMessage(), Verified: c.GetCommit().GetVerification().GetVerified()}
+		commit.Author = workbench.Person{Login: c.GetAuthor().GetLogin(), Name: c.GetCommit().GetAuthor().GetName(),
+			Email: c.GetCommit().GetAuthor().GetEmail(), Date: c.GetCommit().GetAuthor().GetDate().Time}
+		commit.Committer = workbench.Person{Login: c.GetCommitter().GetLogin(), Name: c.GetCommit().GetCommitter().GetName(),
+			Email: c.GetCommit().GetCommitter().GetEmail(), Date: c.GetCommit().GetCommitter().GetDate().Time}
+		out = append(out, commit)
 	}
 	return out
 }
@@ -122,7 +141,7 @@ func goGitHubCheckRuns(res *github.ListCheckRunsResults) []workbench.CheckRun {
 	var out []workbench.CheckRun
 	if res != nil {
 		for _, cr := range res.CheckRuns {
-			out = append(out, workbench.CheckRun{Name: cr.GetName(), Status: cr.GetStatus(), Conclusion: cr.GetConclusion()})
+			out = append(out, workbench.CheckRun{Name: cr.GetName(), Status: cr.GetStatus(), Conclusion: cr.GetConclusion(), Type: "check_run"})
 		}
 	}
 	return out
@@ -132,7 +151,7 @@ func goGitHubStatuses(st *github.CombinedStatus) []workbench.CheckRun {
 	var out []workbench.CheckRun
 	if st != nil {
 		for _, s := range st.Statuses {
-			check := workbench.CheckRun{Name: s.GetContext(), Status: "completed", Conclusion: s.GetState()}
+			check := workbench.CheckRun{Name: s.GetContext(), Status: "completed", Conclusion: s.GetState(), Type: "status"}
 			if s.GetState() == "pending" {
 				check.Status, check.Conclusion = "in_progress", ""
 			}

@@ -74,11 +74,21 @@ head := helpers.branch_name(object.get(input, "head_ref", null))
 
 base := helpers.branch_name(object.get(input, "base_ref", null))
 
+# The refs as messages show them: "(missing)" when absent, JSON when not
+# a string.
+default shown_head := "(missing)"
+
+shown_head := helpers.shown_branch(input.head_ref)
+
+default shown_base := "(missing)"
+
+shown_base := helpers.shown_branch(input.base_ref)
+
 violations contains {
 	"code": "branch_naming.denied",
 	"msg": sprintf("Branch %q → %q does not match any allowed branch naming rule", [
-		helpers.shown_ref(input, "head_ref"),
-		helpers.shown_ref(input, "base_ref"),
+		shown_head,
+		shown_base,
 	]),
 	"config": ["policy", "branch_rules"],
 } if {
@@ -97,7 +107,7 @@ branch_rule_matches(branch_rules, head, base) if {
 
 violations contains {
 	"code": "target_branch.denied",
-	"msg": sprintf("Target branch %q not in allowed list: %v", [helpers.shown_ref(input, "base_ref"), allowed]),
+	"msg": sprintf("Target branch %q not in allowed list: %v", [shown_base, allowed]),
 	"config": ["policy", "rules", "allowed_target_branches"],
 } if {
 	allowed := input.repo_policy.policy.rules.allowed_target_branches
