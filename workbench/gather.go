@@ -111,7 +111,7 @@ type subjectState struct {
 	doc     map[string]any // the input document so far
 	extra   []Violation    // fact.unavailable and delivery.invalid
 	done    map[string]bool
-	input   Input // doc, converted; nil obj when doc changed since
+	input   Input         // doc, converted; nil obj when doc changed since
 	teams   map[Team]bool // fetched, or failed to be
 
 	configs *repoConfigs

@@ -66,7 +66,7 @@ type PolicySpec struct {
 	// Also lists the events that decide the policy again though "on"
 	// does not name them: they change a fact it reads (alsoOn).
 	Also   []Trigger `json:"also,omitempty"`
-	Answer      Answer    `json:"answer"`
+	Answer Answer    `json:"answer"`
 	// CheckName names the check run of an AnswerCheck policy.
 	CheckName string `json:"check_name,omitempty"`
 	// Config names the policy's config: .repol/<Config>.yaml, validated

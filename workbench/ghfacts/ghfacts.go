@@ -230,9 +230,9 @@ type (
 		Verified *bool `json:"verified"`
 	}
 	apiCommitDetail struct {
-		Message      *string           `json:"message"`
-		Author       *apiCommitPerson  `json:"author"`
-		Committer    *apiCommitPerson  `json:"committer"`
+		Message      *string          `json:"message"`
+		Author       *apiCommitPerson `json:"author"`
+		Committer    *apiCommitPerson `json:"committer"`
 		Verification *apiVerification `json:"verification"`
 	}
 	apiCommit struct {
