@@ -35,9 +35,14 @@ type Flip struct {
 
 // Report is the outcome of a backtest.
 type Report struct {
-	Decided int    `json:"decided"`
-	Skipped int    `json:"skipped"` // records with no decision to compare (error outcomes, policies no longer in the set)
-	Flips   []Flip `json:"flips"`
+	Decided int `json:"decided"`
+	Skipped int `json:"skipped"` // records with no decision to compare (error outcomes, policies no longer in the set)
+	// Unfit counts the records left out because the policy reads a fact
+	// they were decided without (a policy that reads files, on records
+	// made before it did); UnfitFacts counts them by fact.
+	Unfit      int            `json:"unfit"`
+	UnfitFacts map[string]int `json:"unfit_facts"`
+	Flips      []Flip         `json:"flips"`
 	// Summary counts flips by policy, then direction.
 	Summary map[string]map[string]int `json:"summary"`
 	Took    time.Duration             `json:"took_ns"`
@@ -62,16 +67,22 @@ func Run(ctx context.Context, e *workbench.Engine, store *audit.Store, opts Opti
 	workers := cmp.Or(opts.Workers, runtime.NumCPU())
 	jobs := make(chan job, 4*workers)
 	var mu sync.Mutex
-	rep := Report{Flips: []Flip{}, Summary: map[string]map[string]int{}}
+	rep := Report{Flips: []Flip{}, Summary: map[string]map[string]int{}, UnfitFacts: map[string]int{}}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				f, ok, decided := replay(ctx, e, j)
+				f, ok, decided, missing := replay(ctx, e, j)
 				mu.Lock()
-				if decided {
+				switch {
+				case len(missing) > 0:
+					rep.Unfit++
+					for _, key := range missing {
+						rep.UnfitFacts[key]++
+					}
+				case decided:
 					rep.Decided++
-				} else {
+				default:
 					rep.Skipped++
 				}
 				if ok {
@@ -102,30 +113,34 @@ func Run(ctx context.Context, e *workbench.Engine, store *audit.Store, opts Opti
 	return rep, err
 }
 
-// replay decides one record again and compares.
-func replay(ctx context.Context, e *workbench.Engine, j job) (Flip, bool, bool) {
+// replay decides one record again and compares. A record that lacks a
+// fact the policy reads is not decided: missing names the facts.
+func replay(ctx context.Context, e *workbench.Engine, j job) (f Flip, flipped, decided bool, missing []string) {
 	r := j.rec
 	if r.Decision != "allow" && r.Decision != "deny" {
-		return Flip{}, false, false
+		return Flip{}, false, false, nil
 	}
 	spec, err := e.Policy(r.Policy)
 	if err != nil {
 		// The policy is gone from the set: nothing decides it again.
-		return Flip{}, false, false
+		return Flip{}, false, false, nil
 	}
 	p := spec.Name
 	in, err := workbench.ParseInput(r.Input)
 	if err != nil {
-		return Flip{}, false, false
+		return Flip{}, false, false, nil
+	}
+	if missing := e.MissingFacts(p, in); len(missing) > 0 {
+		return Flip{}, false, false, missing
 	}
 	d, _ := e.Decide(ctx, p, in)
 	before, after := recordedVerdict(r.Decision, r.Violations), d.Verdict()
 	direction := workbench.Change(before, after)
 	if direction == "" {
-		return Flip{}, false, true
+		return Flip{}, false, true, nil
 	}
 	return Flip{AuditID: r.ID, Time: r.Time, Repo: r.Repo, Policy: r.Policy, Environment: r.Environment, Ref: r.Ref,
-		Direction: direction, Before: before.Codes, After: after.Codes, seq: j.seq}, true, true
+		Direction: direction, Before: before.Codes, After: after.Codes, seq: j.seq}, true, true, nil
 }
 
 // recordedVerdict is the verdict of a recorded decision.
@@ -158,6 +173,9 @@ func (r Report) Markdown() string {
 		s := r.Summary[p]
 		b.WriteString("| " + p + " | " + itoa(s["allow→deny"]) + " | " + itoa(s["deny→allow"]) + " | " + itoa(s["codes changed"]) + " |\n")
 	}
+	if unfit := r.UnfitText(); unfit != "" {
+		b.WriteString("\n" + unfit + "\n")
+	}
 	if len(r.Flips) == 0 {
 		b.WriteString("\nNo recorded decision flips.\n")
 		return b.String()
@@ -175,3 +193,20 @@ func (r Report) Markdown() string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// UnfitText says which records were left out for want of facts, or "".
+func (r Report) UnfitText() string {
+	if r.Unfit == 0 {
+		return ""
+	}
+	facts := make([]string, 0, len(r.UnfitFacts))
+	for k := range r.UnfitFacts {
+		facts = append(facts, k)
+	}
+	slices.Sort(facts)
+	parts := make([]string, len(facts))
+	for i, k := range facts {
+		parts[i] = itoa(r.UnfitFacts[k]) + " without " + k
+	}
+	return itoa(r.Unfit) + " records not decided again: they were recorded without facts the policy reads (" + strings.Join(parts, ", ") + ")."
+}

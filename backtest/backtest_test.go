@@ -191,3 +191,49 @@ func TestBacktestOnPostgres(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// TestBacktestLeavesOutRecordsWithoutTheFacts backtests a deploy policy
+// that now also reads input.commits on records made before it did: none
+// of them is decided again, none counts as a flip, and the report says
+// how many and for want of which fact.
+func TestBacktestLeavesOutRecordsWithoutTheFacts(t *testing.T) {
+	db := recordDB(t, engine(t, ""), 30)
+	src := sources(t, "")
+	deploy, err := os.ReadFile("../internal/testrepo/testdata/policies/deploy.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := fstest.MapFS{"deploy.rego": {Data: append(deploy, []byte(`
+violations contains {"code": "commit.unverified", "msg": "A commit is not verified"} if {
+	some c in input.commits
+	not c.verified
+}
+`)...)}}
+	for _, name := range []string{"lib/helpers.rego", "pullrequest.rego"} {
+		data, err := os.ReadFile("../internal/testrepo/testdata/policies/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies[name] = &fstest.MapFile{Data: data}
+	}
+	src.Policies = workbench.Dir{FS: policies, Name: "policies"}
+	e, err := workbench.New(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := audit.OpenReadOnly(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rep, err := Run(context.Background(), e, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unfit != 30 || rep.UnfitFacts["commits"] != 30 || rep.Decided != 0 || len(rep.Flips) != 0 {
+		t.Errorf("unfit %d %v, decided %d, flips %d; want all 30 left out for want of commits", rep.Unfit, rep.UnfitFacts, rep.Decided, len(rep.Flips))
+	}
+	if !strings.Contains(rep.Markdown(), "30 records not decided again") {
+		t.Errorf("markdown does not say so:\n%s", rep.Markdown())
+	}
+}

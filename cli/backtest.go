@@ -78,6 +78,9 @@ func runBacktestCmd(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintf(env.Stdout, "%s  %s  %s %s  %s: [%s] → [%s]\n", fl.AuditID, fl.Repo, fl.Policy,
 				strings.TrimSpace(fl.Environment+" "+fl.Ref), fl.Direction, strings.Join(fl.Before, " "), strings.Join(fl.After, " "))
 		}
+		if unfit := rep.UnfitText(); unfit != "" {
+			fmt.Fprintln(env.Stdout, unfit)
+		}
 		fmt.Fprintf(env.Stdout, "%d decided again, %d flipped, %d skipped (error outcomes, policies no longer in the set) in %s\n",
 			rep.Decided, len(rep.Flips), rep.Skipped, rep.Took.Round(time.Millisecond))
 	}

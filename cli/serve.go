@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"fmt"
@@ -33,6 +34,7 @@ type serveOptions struct {
 	lease     time.Duration
 	retention string
 	inflight  int64
+	apiCache  int
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
@@ -44,6 +46,7 @@ func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&opts.retention, "audit-retention", "", "prune decisions older than this (e.g. 400d; default: keep everything)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
+	fs.IntVar(&opts.apiCache, "api-cache-bytes", serve.DefaultAPICacheBytes, "GitHub responses kept to ask again with their ETag (a 304 costs no rate limit); 0 keeps none")
 	fs.Int64Var(&opts.inflight, "max-inflight-bytes", serve.DefaultMaxInflightBytes, "webhook body bytes read at once before their signatures are checked; past it, 503 with Retry-After")
 	fs.StringVar(&opts.shadow, "shadow-policies", "", "candidate policies that decide every delivery too, recorded but not enforced")
 	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
@@ -196,6 +199,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 		Workers:       opts.workers,
 
 		MaxInflightBytes: opts.inflight,
+		APICacheBytes:    cmp.Or(opts.apiCache, -1),
 	}
 	if len(cfg.WebhookSecret) == 0 {
 		return cfg, usagef("GITPOLI_WEBHOOK_SECRET is not set: gitpoli serve refuses to accept unsigned webhooks")

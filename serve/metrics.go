@@ -20,6 +20,8 @@ type metrics struct {
 	decisionSeconds *prometheus.HistogramVec
 	// shadowDisagreements counts decisions the shadow policies disagree with.
 	shadowDisagreements *prometheus.CounterVec
+	// githubRequests counts the requests for facts, by what GitHub answered.
+	githubRequests *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -41,7 +43,11 @@ func newMetrics() *metrics {
 		Name: "gitpoli_shadow_disagreements_total",
 		Help: "Deliveries the shadow policies decided differently from the enforced ones.",
 	}, []string{"policy"})
-	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements,
+	m.githubRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitpoli_github_fact_requests_total",
+		Help: "GitHub API requests made to gather facts: result=\"sent\" were answered in full and cost the rate limit, result=\"not_modified\" were answered 304 to their ETag and cost nothing.",
+	}, []string{"result"})
+	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements, m.githubRequests,
 		// The Go runtime's own: goroutines, memory, GC, GOMAXPROCS.
 		collectors.NewGoCollector())
 	return m

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gitpoli/gitpoli/serve/audit"
 	"github.com/gitpoli/gitpoli/workbench"
+	"github.com/gitpoli/gitpoli/workbench/ghfacts"
 )
 
 // Config is everything serve needs; main resolves it from flags and
@@ -56,6 +57,9 @@ type Config struct {
 	// MaxInflightBytes caps the bytes of webhook bodies read at once
 	// before their signatures are checked (default DefaultMaxInflightBytes).
 	MaxInflightBytes int64
+	// APICacheBytes bounds the GitHub responses kept to ask again with
+	// their ETag (default DefaultAPICacheBytes; negative: none kept).
+	APICacheBytes int
 	// Workers process queued deliveries (default 2).
 	Workers int
 	// RetryBase is the first backoff of a GitHub retry (default 500ms).
@@ -78,6 +82,8 @@ type Server struct {
 	log     *slog.Logger
 	wake    chan struct{}
 	metrics *metrics
+	// apiCache keeps GitHub's responses to ask again with their ETag.
+	apiCache *ghfacts.Cache
 	// deployMu serializes deployment decisions in this process (the
 	// database transaction serializes them across processes).
 	deployMu sync.Mutex
@@ -111,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxInflightBytes <= 0 {
 		cfg.MaxInflightBytes = DefaultMaxInflightBytes
 	}
+	if cfg.APICacheBytes == 0 {
+		cfg.APICacheBytes = DefaultAPICacheBytes
+	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 5 * time.Second
 	}
@@ -138,6 +147,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		wake:    make(chan struct{}, 1),
 		bodies:  semaphore.NewWeighted(cfg.MaxInflightBytes),
 		metrics: newMetrics(),
+	}
+	if cfg.APICacheBytes > 0 {
+		s.apiCache = ghfacts.NewCache(cfg.APICacheBytes)
 	}
 	s.engine.Store(e)
 	s.logEvaluators(e)
@@ -189,6 +201,10 @@ func policyNames(e *workbench.Engine) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// DefaultAPICacheBytes is the default bound on the GitHub responses kept
+// for conditional requests: some thousands of pull requests' facts.
+const DefaultAPICacheBytes = 64 << 20
 
 // DefaultMaxInflightBytes is the default cap on webhook bodies read at
 // once: four of GitHub's largest (25 MB) deliveries, or thousands of the

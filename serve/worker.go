@@ -190,7 +190,7 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 		return errors.New("installation.id is missing or not a positive integer: nothing was asked of GitHub or answered")
 	}
 	client := s.app.installationClient(inst.Installation.ID)
-	facts, err := ghfacts.New(client, s.cfg.APIURL)
+	facts, err := ghfacts.New(client, s.cfg.APIURL, s.apiCache)
 	if err != nil {
 		return err
 	}
@@ -217,6 +217,13 @@ func (s *Server) decideDelivery(ctx context.Context, d *audit.Delivery, log logg
 	}
 	g.Prepare(ctx, e, nil)
 	var errs []error
+	defer func() {
+		for _, gs := range g.Subjects {
+			r := gs.Requests()
+			s.metrics.githubRequests.WithLabelValues("sent").Add(float64(r.Sent - r.NotModified))
+			s.metrics.githubRequests.WithLabelValues("not_modified").Add(float64(r.NotModified))
+		}
+	}()
 	for _, gs := range g.Subjects {
 		specs := e.PoliciesFor(gs.Subject)
 		if gs.Subject.IsDeployment() {
@@ -289,7 +296,7 @@ func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *wo
 			rec.Decision = "error"
 		}
 	}
-	rec.Detail = detail(o.Config, answer, answerErr)
+	rec.Detail = detail(decidedOf(o), answer, answerErr)
 	if err := s.store.Insert(ctx, &rec); err != nil {
 		return err
 	}
@@ -368,7 +375,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 				o := e.DecideSubject(ctx, gs, spec, nil)
 				s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
 				rec := s.subjectRecord(e, d, o)
-				rec.Detail = detail(o.Config, nil, nil)
+				rec.Detail = detail(decidedOf(o), nil, nil)
 				if err := gate.Insert(ctx, &rec); err != nil {
 					return err
 				}
@@ -435,9 +442,9 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		// restart. The recorded decisions stand as they were told; one a
 		// reload added since was never GitHub's answer.
 		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status)
-		for i, rec := range answering {
+		for _, rec := range answering {
 			if _, prior := priors[workbench.Policy(rec.Policy)]; prior {
-				if err := s.store.Annotate(ctx, rec.ID, "", detail(outcomes[i].Config, answer, nil)); err != nil {
+				if err := s.store.Annotate(ctx, rec.ID, "", detail(decidedIn(rec.Detail), answer, nil)); err != nil {
 					log.Error("record answer failed", "error", err.Error())
 				}
 				continue
@@ -470,11 +477,7 @@ func recordedOutcome(prior audit.Record, subj workbench.Subject) (workbench.Outc
 	if err := json.Unmarshal(prior.Violations, &o.Decision.Violations); err != nil {
 		return o, fmt.Errorf("recorded decision %s: %w", prior.ID, err)
 	}
-	var dt struct {
-		Config string `json:"config"`
-	}
-	_ = json.Unmarshal(prior.Detail, &dt)
-	o.Config = dt.Config
+	o.Config = decidedIn(prior.Detail).Config
 	return o, nil
 }
 
@@ -491,11 +494,7 @@ func (s *Server) recordAnswer(ctx context.Context, recs []audit.Record, answer m
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, rec := range recs {
-		var dt struct {
-			Config string `json:"config"`
-		}
-		_ = json.Unmarshal(rec.Detail, &dt)
-		if err := s.store.Annotate(ctx, rec.ID, decision, detail(dt.Config, answer, answerErr)); err != nil {
+		if err := s.store.Annotate(ctx, rec.ID, decision, detail(decidedIn(rec.Detail), answer, answerErr)); err != nil {
 			s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
 		}
 	}
@@ -557,8 +556,30 @@ func decisionRecord(e *workbench.Engine, d workbench.Decision, in workbench.Inpu
 	return audit.Record{Policy: string(d.Policy), Decision: decision, Violations: violations, Input: input, PolicyHash: e.Hash()}
 }
 
-func detail(configSource string, answer map[string]any, err error) json.RawMessage {
-	m := map[string]any{"config": configSource}
+// decided is what a record's detail says of how its decision was made.
+type decided struct {
+	Config string `json:"config"`
+	// Requests is what gathering the facts cost up to the decision.
+	Requests *workbench.Requests `json:"requests,omitempty"`
+}
+
+func decidedOf(o workbench.Outcome) decided {
+	r := o.Requests
+	return decided{Config: o.Config, Requests: &r}
+}
+
+// decidedIn reads back what a record's detail says of its decision.
+func decidedIn(detail json.RawMessage) decided {
+	var d decided
+	_ = json.Unmarshal(detail, &d)
+	return d
+}
+
+func detail(how decided, answer map[string]any, err error) json.RawMessage {
+	m := map[string]any{"config": how.Config}
+	if how.Requests != nil {
+		m["requests"] = how.Requests
+	}
 	if answer != nil {
 		m["answer"] = answer
 	}

@@ -654,3 +654,23 @@ func latestReviews(reviews []Review, author, head string) []any {
 	}
 	return out
 }
+
+// MissingFacts lists the facts policy p can read that a recorded input
+// document lacks: a decision made before p read them (or before gitpoli
+// gathered them). Deciding such a record again says nothing about p: it
+// would deny for want of facts GitHub had.
+func (e *Engine) MissingFacts(p Policy, in Input) []string {
+	reads := e.reads[p]
+	deployment := in.Has("deployment")
+	var out []string
+	for _, key := range FactKeys {
+		switch {
+		case !reads.has(key) || in.Has(key):
+		case !deployment && (key == "repo_environments" || key == "pull_requests"):
+			// Never a pull request's fact.
+		default:
+			out = append(out, key)
+		}
+	}
+	return out
+}

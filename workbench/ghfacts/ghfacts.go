@@ -35,8 +35,9 @@ var _ workbench.Facts = (*Client)(nil)
 
 // New returns a client for the API at apiURL (DefaultAPIURL when empty;
 // GitHub Enterprise's is https://HOST/api/v3) over httpClient, which
-// carries the authentication.
-func New(httpClient *http.Client, apiURL string) (*Client, error) {
+// carries the authentication. With a cache, requests are conditional on
+// what it holds (see Cache).
+func New(httpClient *http.Client, apiURL string, cache ...*Cache) (*Client, error) {
 	if httpClient == nil {
 		return nil, errors.New("ghfacts: no http client")
 	}
@@ -52,6 +53,9 @@ func New(httpClient *http.Client, apiURL string) (*Client, error) {
 	}
 	counted := *httpClient
 	counted.Transport = countingTransport{next: httpClient.Transport}
+	if len(cache) > 0 && cache[0] != nil {
+		counted.Transport = cache[0].transport(counted.Transport)
+	}
 	gh := github.NewClient(&counted)
 	gh.BaseURL = base
 	return &Client{gh: gh}, nil
