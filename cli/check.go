@@ -20,7 +20,7 @@ func runCheckCmd(ctx context.Context, args []string, env Env) error {
 	opts := checkOptions{sources: addSourceFlags(fs), format: addFormatFlag(fs)}
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: gitpoli check [--policies DIR] [--config DIR] [--schemas DIR] [--format text|json]")
-		fmt.Fprintln(fs.Output(), "\nCompiles the policies in strict mode, reports files opa fmt would change, and\nvalidates every .repol file against its schema. Exit 1 when anything is wrong.")
+		fmt.Fprintln(fs.Output(), "\nCompiles the policies in strict mode, reports files opa fmt would change, and\nvalidates every .repol file against its schema. Exit 1 when anything is wrong.\nWarns of rules that read an input key no delivery or fact has.")
 		fs.PrintDefaults()
 	}
 	if err := parseNoArgs(fs, args); err != nil {
@@ -33,6 +33,9 @@ func runCheckCmd(ctx context.Context, args []string, env Env) error {
 type checkResult struct {
 	OK       bool               `json:"ok"`
 	Problems workbench.Problems `json:"problems"`
+	// Warnings are reads of input keys that no delivery or fact has: rules
+	// that never apply.
+	Warnings workbench.Problems `json:"warnings"`
 	Sources  []sourceInfo       `json:"sources"`
 	// Policies are the policies found, when they compile.
 	Policies []*workbench.PolicySpec `json:"policies"`
@@ -61,9 +64,10 @@ func runCheck(ctx context.Context, opts checkOptions, env Env) error {
 	if err != nil {
 		return err
 	}
-	res := checkResult{OK: len(problems) == 0, Problems: problems, Sources: describeSources(src), Policies: []*workbench.PolicySpec{}}
+	res := checkResult{OK: len(problems) == 0, Problems: problems, Warnings: workbench.Problems{}, Sources: describeSources(src), Policies: []*workbench.PolicySpec{}}
 	if e != nil {
 		res.Policies = e.Policies()
+		res.Warnings = append(res.Warnings, e.InputWarnings()...)
 	}
 	if res.Problems == nil {
 		res.Problems = workbench.Problems{}
@@ -84,6 +88,9 @@ func runCheck(ctx context.Context, opts checkOptions, env Env) error {
 func writeCheckText(w io.Writer, res checkResult) {
 	for _, p := range res.Problems {
 		fmt.Fprintln(w, p.String())
+	}
+	for _, p := range res.Warnings {
+		fmt.Fprintln(w, "warning: "+p.String())
 	}
 	var from []string
 	for _, s := range res.Sources {

@@ -59,6 +59,8 @@ func TestCommands(t *testing.T) {
 	testrepo.Edit(t, filepath.Join(broken, "policies/deploy.rego"), "allow if count(violations) == 0", "allow if {\n\tunused := 1\n\tcount(violations) == 0\n}")
 	failing := testrepo.Copy(t, "..")
 	testrepo.Edit(t, filepath.Join(failing, "policies/deploy.rego"), "done >= max", "done > max")
+	typo := testrepo.Copy(t, "..")
+	testrepo.Edit(t, filepath.Join(typo, "policies/pullrequest.rego"), `["workflow_meta", "signed_off"]`, `["workflow_meta", "signedoff"]`)
 	empty := t.TempDir()
 	writeFile(t, filepath.Join(repo, "deny.json"), deployInput)
 
@@ -73,6 +75,7 @@ func TestCommands(t *testing.T) {
 		{"check_builtin_defaults", empty, "", []string{"check"}, 0},
 		{"check_json", repo, "", []string{"check", "--format", "json"}, 0},
 		{"check_broken", broken, "", []string{"check"}, 1},
+		{"check_warns", typo, "", []string{"check"}, 0},
 		{"check_broken_json", broken, "", []string{"check", "--format=json"}, 1},
 		{"test_run", repo, "", []string{"test", "--run", "rate_limit"}, 0},
 		{"test_failing", failing, "", []string{"test", "--run", "deploy_test"}, 1},
