@@ -295,7 +295,7 @@ func replayLive(ctx context.Context, e *workbench.Engine, opts replayOptions, en
 	if token == "" {
 		return usagef("replaying a live pull request needs a token: export GITHUB_TOKEN=<a token that can read %s>", pr.Repo)
 	}
-	lo := fixture.LiveOptions{Token: token, APIURL: env.Getenv("GITHUB_API_URL"), Environment: opts.environment}
+	lo := fixture.LiveOptions{Token: token, APIURL: env.Getenv("GITHUB_API_URL"), Environment: opts.environment, All: opts.record != ""}
 	if opts.deploymentsToday >= 0 {
 		lo.DeploymentsToday = &opts.deploymentsToday
 	}

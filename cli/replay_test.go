@@ -102,6 +102,18 @@ func TestReplayLiveRecordRoundTrip(t *testing.T) {
 	for k, v := range source.Responses {
 		responses[k] = v
 	}
+	// A recording keeps every fact, those no policy reads yet included.
+	const sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+	for k, body := range map[string]string{
+		"GET /repos/Codertocat/Hello-World/pulls/2/files?page=1&per_page=100":                                `[{"filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2}]`,
+		"GET /repos/Codertocat/Hello-World/commits/" + sha + "/check-runs?filter=latest&page=1&per_page=100": `{"total_count": 0, "check_runs": []}`,
+		"GET /repos/Codertocat/Hello-World/commits/" + sha + "/status?page=1&per_page=100":                   `{"state": "pending", "statuses": []}`,
+	} {
+		responses[k] = fixture.Response{Status: 200, Body: json.RawMessage(body)}
+	}
+	for _, path := range []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"} {
+		responses["GET /repos/Codertocat/Hello-World/contents/"+path+"?ref=main"] = fixture.Response{Status: 404, Body: json.RawMessage(`{"message": "Not Found"}`)}
+	}
 	var mu sync.Mutex
 	var auth []string
 	strict := true
@@ -143,6 +155,11 @@ func TestReplayLiveRecordRoundTrip(t *testing.T) {
 	}
 	if strings.Contains(string(recorded), "ghp_test_secret") || strings.Contains(string(recorded), srv.URL) {
 		t.Error("the recorded fixture holds the token or the API host")
+	}
+	for _, fact := range []string{"/pulls/2/files?", "/check-runs?", "/contents/docs/CODEOWNERS?"} {
+		if !strings.Contains(string(recorded), fact) {
+			t.Errorf("the recording lacks %s, a fact no starter policy reads", fact)
+		}
 	}
 	stdout, stderr, code = run(t, repo, "", "replay", "recorded.json")
 	if code != 0 || !strings.Contains(stdout, "PASS  recorded.json  pull_request.synchronize  pullrequest deny [signoff.missing]") {
