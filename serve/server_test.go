@@ -73,6 +73,10 @@ type fakeGitHub struct {
 	// release is closed (or the request is given up).
 	hold    string
 	release chan struct{}
+	// etags makes recorded responses carry an ETag, and answers 304 to a
+	// request that still has it; full and notModified count them.
+	etags             bool
+	full, notModified int
 }
 
 type post struct {
@@ -150,6 +154,17 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return
+	}
+	if resp, ok := f.responses[fixture.Key(r)]; ok && f.etags && resp.Status == http.StatusOK {
+		etag := fmt.Sprintf(`"%x"`, sha256.Sum256(resp.Body))
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Cache-Control", "private, max-age=60, s-maxage=60")
+		if r.Header.Get("If-None-Match") == etag {
+			f.notModified++
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		f.full++
 	}
 	fixture.Serve(w, r, f.responses)
 }
