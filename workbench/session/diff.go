@@ -43,19 +43,23 @@ func Diff(prev, next *Snapshot) []Change {
 	before, after = map[string]string{}, map[string]string{}
 	beforePass, afterPass := map[string]bool{}, map[string]bool{}
 	beforeAllow, afterAllow := map[string]bool{}, map[string]bool{}
+	unfit := map[string]bool{}
 	for _, f := range prev.Fixtures {
 		before[f.Fixture], beforePass[f.Fixture], beforeAllow[f.Fixture] = Outcome(f), f.Pass, allows(f)
 	}
 	for _, f := range next.Fixtures {
 		after[f.Fixture], afterPass[f.Fixture], afterAllow[f.Fixture] = Outcome(f), f.Pass, allows(f)
+		unfit[f.Fixture] = len(f.Unrecorded) > 0
 	}
 	out = append(out, changes("fixture", before, after, func(name string) bool {
-		return beforeAllow[name] != afterAllow[name]
+		// A fixture recorded before the policies read a fact is not
+		// decided again: it neither flips nor counts as a denial.
+		return beforeAllow[name] != afterAllow[name] && !unfit[name]
 	})...)
 	// A fixture whose decision stayed but whose verdict changed (its
 	// expectation was edited) is a change too.
 	for name, p := range afterPass {
-		if bp, ok := beforePass[name]; ok && bp != p && before[name] == after[name] {
+		if bp, ok := beforePass[name]; ok && bp != p && before[name] == after[name] && !unfit[name] {
 			out = append(out, Change{Kind: "fixture", Name: name, Before: before[name] + verdict(bp), After: after[name] + verdict(p), Flipped: true})
 		}
 	}
@@ -100,6 +104,8 @@ func Outcome(r fixture.Result) string {
 		return "error"
 	case r.Ignored != "":
 		return "ignored"
+	case len(r.Unrecorded) > 0:
+		return "not decided: no recording of " + strings.Join(r.Unrecorded, ", ")
 	}
 	parts := make([]string, len(r.Outcomes))
 	for i, o := range r.Outcomes {

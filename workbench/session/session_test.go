@@ -201,3 +201,46 @@ func benchSave(b *testing.B, file, old, new string) {
 		}
 	}
 }
+
+// TestDiffLeavesOutFixturesWithoutTheFacts: the pull-request policy
+// starts reading input.files, which no fixture recorded. Its fixtures are
+// not decided again (they say which recording they lack), and none
+// counts as a flip, though each now denies for want of the files.
+func TestDiffLeavesOutFixturesWithoutTheFacts(t *testing.T) {
+	root := testrepo.Copy(t, "../..")
+	s := New(Workspace{Root: root})
+	ctx := context.Background()
+	first, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := `
+
+violations contains {"code": "infra.changed", "msg": "infra/ changed"} if {
+	some f in input.files
+	startswith(f.filename, "infra/")
+}
+`
+	f, err := os.OpenFile(filepath.Join(root, "policies/pullrequest.rego"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(rule)
+	f.Close()
+	second, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unfit := 0
+	for _, c := range Diff(first, second) {
+		if c.Flipped && c.Kind == "fixture" {
+			t.Errorf("%s flipped: %s → %s", c.Name, c.Before, c.After)
+		}
+		if strings.HasPrefix(c.After, "not decided: no recording of GET /repos/") && strings.Contains(c.After, "/files?") {
+			unfit++
+		}
+	}
+	if unfit < 10 {
+		t.Errorf("%d fixtures said to lack the files; want every pull-request fixture", unfit)
+	}
+}
