@@ -43,11 +43,22 @@ func writePoliciesText(w io.Writer, specs []*workbench.PolicySpec, config workbe
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POLICY\tON\tANSWER\tCONFIG\tWHERE")
+	fmt.Fprintln(tw, "POLICY\tON\tANSWER\tCONFIG\tFACTS\tWHERE")
 	for _, s := range specs {
 		on := make([]string, len(s.On))
 		for i, t := range s.On {
 			on[i] = t.String()
+		}
+		if len(s.Also) > 0 {
+			also := make([]string, len(s.Also))
+			for i, t := range s.Also {
+				also[i] = t.String()
+			}
+			on[len(on)-1] += " (+ " + strings.Join(also, ", ") + ")"
+		}
+		facts := strings.Join(s.Facts, ", ")
+		if facts == "" {
+			facts = "-"
 		}
 		answer := string(s.Answer)
 		if s.Answer == workbench.AnswerCheck {
@@ -57,7 +68,7 @@ func writePoliciesText(w io.Writer, specs []*workbench.PolicySpec, config workbe
 		if s.Config != "" {
 			cfg = strings.TrimPrefix(config.Name+"/", "/") + s.ConfigFile()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(on, ", "), answer, cfg, s.Pos)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(on, ", "), answer, cfg, facts, s.Pos)
 	}
 	tw.Flush()
 }

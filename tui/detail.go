@@ -263,7 +263,18 @@ func policyDetail(st Styles, e *workbench.Engine, p *workbench.PolicySpec) strin
 	for i, t := range p.On {
 		on[i] = t.String()
 	}
-	fmt.Fprintf(&b, "\non      %s\nanswer  %s\n", strings.Join(on, ", "), p.Answer)
+	fmt.Fprintf(&b, "\non      %s\n", strings.Join(on, ", "))
+	if len(p.Also) > 0 {
+		also := make([]string, len(p.Also))
+		for i, t := range p.Also {
+			also[i] = t.String()
+		}
+		fmt.Fprintf(&b, "also    %s (they change what it reads)\n", strings.Join(also, ", "))
+	}
+	fmt.Fprintf(&b, "answer  %s\n", p.Answer)
+	if len(p.Facts) > 0 {
+		fmt.Fprintf(&b, "facts   %s\n", strings.Join(p.Facts, ", "))
+	}
 	if p.CheckName != "" {
 		fmt.Fprintf(&b, "check   %s\n", p.CheckName)
 	}

@@ -308,6 +308,12 @@ func (e *Engine) prepare(ctx context.Context, spec *PolicySpec, topdown bool) er
 	e.rules[p] = codes
 	e.reads[p] = readsOf(e.compiler, pkg)
 	spec.Also = alsoOn(spec, e.reads[p])
+	spec.Facts = []string{}
+	for _, key := range FactKeys {
+		if e.reads[p].has(key) {
+			spec.Facts = append(spec.Facts, key)
+		}
+	}
 	return nil
 }
 

@@ -65,7 +65,10 @@ type PolicySpec struct {
 	On          []Trigger `json:"on"`
 	// Also lists the events that decide the policy again though "on"
 	// does not name them: they change a fact it reads (alsoOn).
-	Also   []Trigger `json:"also,omitempty"`
+	Also []Trigger `json:"also,omitempty"`
+	// Facts lists the facts (FactKeys) its rules can read: what deciding
+	// it asks of GitHub.
+	Facts []string `json:"facts"`
 	Answer Answer    `json:"answer"`
 	// CheckName names the check run of an AnswerCheck policy.
 	CheckName string `json:"check_name,omitempty"`
