@@ -213,11 +213,23 @@ type (
 		SHA   *string  `json:"sha"`
 		Repo  *apiRepo `json:"repo"`
 	}
+	apiLabel struct {
+		Name *string `json:"name"`
+	}
 	apiPullRequest struct {
-		State *string    `json:"state"`
-		User  *apiUser   `json:"user"`
-		Head  *apiBranch `json:"head"`
-		Base  *apiBranch `json:"base"`
+		State             *string     `json:"state"`
+		Title             *string     `json:"title"`
+		Body              *string     `json:"body"`
+		Draft             *bool       `json:"draft"`
+		Labels            []*apiLabel `json:"labels"`
+		AuthorAssociation *string     `json:"author_association"`
+		Additions         *int        `json:"additions"`
+		Deletions         *int        `json:"deletions"`
+		ChangedFiles      *int        `json:"changed_files"`
+		Commits           *int        `json:"commits"`
+		User              *apiUser    `json:"user"`
+		Head              *apiBranch  `json:"head"`
+		Base              *apiBranch  `json:"base"`
 	}
 	apiReview struct {
 		User        *apiUser          `json:"user"`
@@ -307,16 +319,32 @@ func (p *apiPullRequest) info(pr workbench.PR) workbench.PullRequestInfo {
 		return workbench.PullRequestInfo{PR: pr}
 	}
 	headLabel, headRef, headSHA, headRepo := p.Head.get()
-	_, baseRef, _, _ := p.Base.get()
+	_, baseRef, baseSHA, _ := p.Base.get()
+	labels := []string{}
+	for _, l := range p.Labels {
+		if l != nil {
+			labels = append(labels, str(l.Name))
+		}
+	}
 	return workbench.PullRequestInfo{
-		PR:        pr,
-		Author:    p.User.login(),
-		HeadRef:   headRef,
-		HeadLabel: headLabel,
-		HeadRepo:  headRepo,
-		HeadSHA:   headSHA,
-		BaseRef:   baseRef,
-		State:     str(p.State),
+		PR:                pr,
+		Author:            p.User.login(),
+		AuthorAssociation: str(p.AuthorAssociation),
+		Title:             str(p.Title),
+		Body:              str(p.Body),
+		Draft:             p.Draft != nil && *p.Draft,
+		Labels:            labels,
+		HeadRef:           headRef,
+		HeadLabel:         headLabel,
+		HeadRepo:          headRepo,
+		HeadSHA:           headSHA,
+		BaseRef:           baseRef,
+		BaseSHA:           baseSHA,
+		State:             str(p.State),
+		Additions:         p.Additions,
+		Deletions:         p.Deletions,
+		ChangedFiles:      p.ChangedFiles,
+		Commits:           p.Commits,
 	}
 }
 
@@ -570,5 +598,6 @@ func pullRequestInfo(p *github.PullRequest, pr workbench.PR) workbench.PullReque
 		Title: p.GetTitle(), Body: p.GetBody(), Draft: p.GetDraft(), Labels: labels,
 		HeadRef: p.GetHead().GetRef(), HeadLabel: p.GetHead().GetLabel(), HeadRepo: p.GetHead().GetRepo().GetFullName(),
 		HeadSHA: p.GetHead().GetSHA(), BaseRef: p.GetBase().GetRef(), BaseSHA: p.GetBase().GetSHA(), State: p.GetState(),
+		Additions: p.Additions, Deletions: p.Deletions, ChangedFiles: p.ChangedFiles, Commits: p.Commits,
 	}
 }

@@ -110,9 +110,7 @@ func (g GoGitHubFacts) ConfigFile(ctx context.Context, repo workbench.Repo, ref,
 // What each response gave through go-github's getters.
 
 func goGitHubPullRequest(p *github.PullRequest, pr workbench.PR) workbench.PullRequestInfo {
-	return workbench.PullRequestInfo{PR: pr, Author: p.GetUser().GetLogin(), HeadRef: p.GetHead().GetRef(),
-		HeadLabel: p.GetHead().GetLabel(), HeadRepo: p.GetHead().GetRepo().GetFullName(), HeadSHA: p.GetHead().GetSHA(),
-		BaseRef: p.GetBase().GetRef(), State: p.GetState()}
+	return pullRequestInfo(p, pr)
 }
 
 func goGitHubReviews(rs []*github.PullRequestReview) []workbench.Review {
