@@ -66,7 +66,7 @@ func (a *app) token(ctx context.Context, installation int64) (string, error) {
 	}
 	signed, err := a.appJWT()
 	if err != nil {
-		return "", fmt.Errorf("sign app JWT: %w", err)
+		return "", &credentialsError{fmt.Errorf("sign app JWT: %w", err)}
 	}
 	url := fmt.Sprintf("%sapp/installations/%d/access_tokens", a.apiURL, installation)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
@@ -83,7 +83,13 @@ func (a *app) token(ctx context.Context, installation int64) (string, error) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("installation token for %d: GitHub answered %d: %s", installation, resp.StatusCode, strings.TrimSpace(string(body)))
+		err := fmt.Errorf("installation token for %d: GitHub answered %d: %s", installation, resp.StatusCode, strings.TrimSpace(string(body)))
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			// The App's credentials or installation are wrong: trying
+			// again will not mend them.
+			return "", &credentialsError{err}
+		}
+		return "", err
 	}
 	var t struct {
 		Token     string    `json:"token"`
@@ -99,6 +105,13 @@ func (a *app) token(ctx context.Context, installation int64) (string, error) {
 	a.minted++
 	return t.Token, nil
 }
+
+// credentialsError is a failure to authenticate as the App that no retry
+// mends: no key, or GitHub refusing the App or the installation.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
 
 // installationClient returns an HTTP client that authenticates as the
 // installation. The token goes only to the configured API host.

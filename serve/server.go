@@ -62,6 +62,12 @@ type Config struct {
 	APICacheBytes int
 	// Workers process queued deliveries (default 2).
 	Workers int
+	// AnswerRetryBase is the first wait before an answer GitHub did not
+	// take is tried again (default 30s); it doubles to ten minutes.
+	AnswerRetryBase time.Duration
+	// Now is the clock (default time.Now): the waits of answers tried
+	// again and, on SQLite, leases run on it.
+	Now func() time.Time
 	// RetryBase is the first backoff of a GitHub retry (default 500ms).
 	RetryBase time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send its
@@ -110,6 +116,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	if cfg.AnswerRetryBase <= 0 {
+		cfg.AnswerRetryBase = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	cfg.Lease = max(cfg.Lease, 30*time.Millisecond) // renewed every third of it
 	if cfg.Retention != 0 && cfg.Retention < audit.MinRetention {
 		return nil, fmt.Errorf("--audit-retention %s is shorter than 7 days: the daily deployment limit and redelivered deliveries need what it would delete", cfg.Retention)
@@ -136,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
-	store, err := audit.Open(ctx, cfg.DB, audit.Options{Lease: cfg.Lease})
+	store, err := audit.Open(ctx, cfg.DB, audit.Options{Lease: cfg.Lease, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.APICacheBytes > 0 {
 		s.apiCache = ghfacts.NewCache(cfg.APICacheBytes)
 	}
+	s.metrics.watchWaiting(store, cfg.Now)
 	s.engine.Store(e)
 	s.logEvaluators(e)
 	if cfg.Shadow != nil {

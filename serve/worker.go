@@ -57,10 +57,10 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 			log.Error("finish failed", "error", ferr.Error())
 		}
 	}
-	if d.Attempts > maxClaims {
+	if d.Attempts-d.AnswerTries > maxClaims {
 		// Every worker that took it died or hung: stop passing it on.
 		s.metrics.deliveries.WithLabelValues(d.Event, "failed").Inc()
-		msg := fmt.Sprintf("abandoned after %d claims that did not finish", d.Attempts-1)
+		msg := fmt.Sprintf("abandoned after %d claims that did not finish", d.Attempts-d.AnswerTries-1)
 		log.Error("delivery failed", "error", msg)
 		finish(msg)
 		return
@@ -70,6 +70,26 @@ func (s *Server) process(ctx context.Context, d *audit.Delivery) {
 	ctx, stopRenew := s.keepLease(ctx, d, log)
 	err := s.safeDecide(ctx, d, log)
 	stopRenew()
+	var pa *pendingAnswer
+	if errors.As(err, &pa) {
+		// GitHub did not take the answer: the delivery waits and is
+		// claimed again, to be answered with what it recorded.
+		wait := s.retryWait(d.AnswerTries)
+		age := s.now().Sub(d.ReceivedAt)
+		s.metrics.answerTries.Inc()
+		args := []any{"error", err.Error(), "tries", d.AnswerTries + 1, "next_try_in", wait.Round(time.Second).String(), "waiting_for", age.Round(time.Second).String()}
+		if age >= time.Hour {
+			log.Warn("an answer GitHub has not taken for over an hour", args...)
+		} else {
+			log.Info("answer not taken by GitHub: tried again later", args...)
+		}
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer wcancel()
+		if werr := s.store.Wait(wctx, d, wait, err.Error()); werr != nil {
+			log.Error("could not keep the delivery for a later try", "error", werr.Error())
+		}
+		return
+	}
 	// Calls to GitHub were already retried with backoff; a delivery that
 	// still failed is recorded as failed (its decision, if one was made,
 	// is in the audit log as an "error" outcome) rather than decided again.
@@ -144,7 +164,9 @@ func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.
 	if subj.Environment != nil {
 		env = *subj.Environment
 	}
-	for i := range recs {
+	// The latest: a decision made again after facts came back supersedes
+	// the one made without them.
+	for i := len(recs) - 1; i >= 0; i-- {
 		r := &recs[i]
 		if r.Policy == string(policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA {
 			return r, nil
@@ -153,16 +175,37 @@ func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.
 	return nil, nil
 }
 
-// answered reports whether a record holds an answer sent to GitHub, and
-// whether sending it failed (then the record is an error, and that error
-// is the delivery's end).
-func answered(r *audit.Record) (sent, failed bool) {
+// answered reports whether a record's answer reached GitHub (sent),
+// could not be sent and never will be (failed: the record is an error),
+// or is still to be tried again (pending).
+func answered(r *audit.Record) (sent, failed, pending bool) {
 	var d struct {
-		Answer map[string]any `json:"answer"`
-		Error  string         `json:"error"`
+		Answer  map[string]any `json:"answer"`
+		Error   string         `json:"error"`
+		Pending bool           `json:"pending"`
 	}
 	json.Unmarshal(r.Detail, &d)
-	return d.Answer != nil, d.Answer != nil && d.Error != ""
+	switch {
+	case d.Pending:
+		return false, false, true
+	case d.Answer != nil && d.Error == "":
+		return true, false, false
+	}
+	return false, d.Error != "", false
+}
+
+// madeWithoutFacts reports whether a recorded decision lacked a fact:
+// when its answer waited for GitHub to be back, it is decided again
+// rather than sent as it was.
+func madeWithoutFacts(r *audit.Record) bool {
+	var vs []workbench.Violation
+	_ = json.Unmarshal(r.Violations, &vs)
+	for _, v := range vs {
+		if v.Code == workbench.CodeFactUnavailable {
+			return true
+		}
+	}
+	return false
 }
 
 // safeDecide turns a panic while deciding into a failed delivery, so one
@@ -249,23 +292,10 @@ type logger interface {
 	Error(msg string, args ...any)
 }
 
-// alreadyDecided reports whether an earlier claim of d recorded the
-// policy's decision on the subject, and logs how that ended.
-func (s *Server) alreadyDecided(ctx context.Context, d *audit.Delivery, subj workbench.Subject, policy workbench.Policy, log logger) (bool, error) {
-	prior, err := s.earlier(ctx, d, subj, policy)
-	if prior == nil || err != nil {
-		return false, err
-	}
-	// A check's or a record's decision is written once its answer was
-	// posted or could not be: either way that was its answer.
-	logPrior(log, prior)
-	return true, nil
-}
-
 // logPrior says how a decision recorded before a restart ended.
 func logPrior(log logger, prior *audit.Record) {
 	args := []any{keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID}
-	switch sent, failed := answered(prior); {
+	switch sent, failed, _ := answered(prior); {
 	case failed:
 		log.Warn("already decided before a restart, and recorded as an error: its answer could not be sent to GitHub then", args...)
 	case sent:
@@ -279,8 +309,23 @@ func logPrior(log logger, prior *audit.Record) {
 // request, records the decision, and for a check policy posts its check
 // run on the head (a record policy tells GitHub nothing).
 func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *workbench.Engine, gs workbench.GatheredSubject, spec *workbench.PolicySpec, client *http.Client, log logger) error {
-	if done, err := s.alreadyDecided(ctx, d, gs.Subject, spec.Name, log); done || err != nil {
+	prior, err := s.earlier(ctx, d, gs.Subject, spec.Name)
+	if err != nil {
 		return err
+	}
+	if prior != nil {
+		_, _, pending := answered(prior)
+		switch {
+		case !pending:
+			// A check's or a record's decision is written once its answer
+			// was posted or could not be: either way that was its answer.
+			logPrior(log, prior)
+			return nil
+		case !madeWithoutFacts(prior):
+			return s.answerCheckAgain(ctx, d, *prior, gs.Subject, spec, client, log)
+		}
+		// Made while GitHub could not give its facts: decided again now.
+		s.supersede(ctx, prior, log)
 	}
 	start := time.Now()
 	o := e.DecideSubject(ctx, gs, spec, nil)
@@ -290,18 +335,67 @@ func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *wo
 	rec.Shadow = s.shadowDecision(ctx, gs, o.Decision)
 	var answer map[string]any
 	var answerErr error
+	pending := false
 	if spec.Answer == workbench.AnswerCheck {
 		answer, answerErr = s.postCheckRun(ctx, client, o, rec.ID)
-		if answerErr != nil {
+		pending = s.willRetry(d, answer, answerErr)
+		if answerErr != nil && !pending {
 			rec.Decision = "error"
 		}
 	}
-	rec.Detail = detail(decidedOf(o), answer, answerErr)
+	how := decidedOf(o)
+	if answer != nil {
+		how.Tries = 1
+	}
+	rec.Detail = detail(how, answer, answerErr, pending)
 	if err := s.store.Insert(ctx, &rec); err != nil {
 		return err
 	}
 	s.logDecision(log, rec)
+	if pending {
+		return &pendingAnswer{answerErr}
+	}
 	return answerErr
+}
+
+// answerCheckAgain posts a check run decided before and not yet taken by
+// GitHub, as it was decided: the run of that name on the head is updated
+// if it is there, so GitHub never gets two.
+func (s *Server) answerCheckAgain(ctx context.Context, d *audit.Delivery, prior audit.Record, subj workbench.Subject, spec *workbench.PolicySpec, client *http.Client, log logger) error {
+	o, err := recordedOutcome(prior, subj)
+	if err != nil {
+		return err
+	}
+	o.CheckName, o.Answer = spec.CheckName, spec.Answer
+	answer, answerErr := s.postCheckRun(ctx, client, o, prior.ID)
+	pending := s.willRetry(d, answer, answerErr)
+	decision := ""
+	if answerErr != nil && !pending {
+		decision = "error"
+	}
+	how := decidedIn(prior.Detail)
+	how.Tries++
+	if err := s.store.Annotate(ctx, prior.ID, decision, detail(how, answer, answerErr, pending)); err != nil {
+		return err
+	}
+	switch {
+	case pending:
+		return &pendingAnswer{answerErr}
+	case answerErr != nil:
+		return answerErr
+	}
+	log.Info("answered with the decision GitHub could not take before", keyRepo, prior.Repo, "policy", prior.Policy, "audit_id", prior.ID, "tries", d.AnswerTries+1)
+	return nil
+}
+
+// supersede marks a decision that is being made again: an error, kept
+// as history, never answered.
+func (s *Server) supersede(ctx context.Context, prior *audit.Record, log logger) {
+	how := decidedIn(prior.Detail)
+	how.Superseded = true
+	if err := s.store.Annotate(ctx, prior.ID, "error", detail(how, nil, errors.New("decided again once GitHub gave the facts it lacked"), false)); err != nil {
+		log.Error("record superseded decision failed", "error", err.Error())
+	}
 }
 
 // decideDeployment decides a deployment with every policy that decides
@@ -325,11 +419,20 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		}
 	}
 	for _, prior := range priors {
-		if sent, _ := answered(&prior); sent {
-			// GitHub had this delivery's answer: nothing is decided or
-			// sent again.
+		if sent, failed, _ := answered(&prior); sent || failed {
+			// GitHub had this delivery's answer, or never will: nothing
+			// is decided or sent again.
 			logPrior(log, &prior)
 			return nil
+		}
+	}
+	for name, prior := range priors {
+		if _, _, pending := answered(&prior); pending && madeWithoutFacts(&prior) {
+			// Made while GitHub could not give its facts, and never
+			// taken by it: decided again now, under the gate.
+			s.supersede(ctx, &prior, log)
+			delete(priors, name)
+			todo = append(todo, specs[slices.IndexFunc(specs, func(sp *workbench.PolicySpec) bool { return sp.Name == name })])
 		}
 	}
 	env := ""
@@ -375,7 +478,7 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 				o := e.DecideSubject(ctx, gs, spec, nil)
 				s.metrics.decisionSeconds.WithLabelValues(string(spec.Name)).Observe(time.Since(start).Seconds())
 				rec := s.subjectRecord(e, d, o)
-				rec.Detail = detail(decidedOf(o), nil, nil)
+				rec.Detail = detail(decidedOf(o), nil, nil, false)
 				if err := gate.Insert(ctx, &rec); err != nil {
 					return err
 				}
@@ -444,28 +547,36 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status)
 		for _, rec := range answering {
 			if _, prior := priors[workbench.Policy(rec.Policy)]; prior {
-				if err := s.store.Annotate(ctx, rec.ID, "", detail(decidedIn(rec.Detail), answer, nil)); err != nil {
+				if err := s.store.Annotate(ctx, rec.ID, "", detail(decidedIn(rec.Detail), answer, nil, false)); err != nil {
 					log.Error("record answer failed", "error", err.Error())
 				}
 				continue
 			}
-			s.recordAnswer(ctx, []audit.Record{rec}, answer, errors.New("not GitHub's answer: it had the one given before a restart"))
+			s.recordAnswer(ctx, []audit.Record{rec}, answer, errors.New("not GitHub's answer: it had the one given before a restart"), false)
 			rec.Decision = "error"
 			s.logDecision(log, rec)
 		}
 		return nil
 	}
+	pending := s.willRetry(d, answer, answerErr)
 	if answerErr != nil {
-		log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
+		if pending {
+			log.Warn("deployment answer not taken by GitHub: it is tried again later", keyRepo, subj.Repo.String(), "error", answerErr.Error(), "tries", d.AnswerTries+1)
+		} else {
+			log.Error("deployment answer failed", keyRepo, subj.Repo.String(), "error", answerErr.Error())
+		}
 	}
-	s.recordAnswer(ctx, answering, answer, answerErr)
+	s.recordAnswer(ctx, answering, answer, answerErr, pending)
 	for _, rec := range recs {
 		if decided[workbench.Policy(rec.Policy)].Answer == workbench.AnswerDeployment {
-			if answerErr != nil {
+			if answerErr != nil && !pending {
 				rec.Decision = "error" // as recordAnswer recorded it
 			}
 			s.logDecision(log, rec)
 		}
+	}
+	if pending {
+		return &pendingAnswer{answerErr}
 	}
 	return answerErr
 }
@@ -481,12 +592,14 @@ func recordedOutcome(prior audit.Record, subj workbench.Subject) (workbench.Outc
 	return o, nil
 }
 
-// recordAnswer keeps what GitHub was told beside each decision; a failed
-// answer makes the records error outcomes (the deployment is not
-// approved, so it does not count against the daily limit either).
-func (s *Server) recordAnswer(ctx context.Context, recs []audit.Record, answer map[string]any, answerErr error) {
+// recordAnswer keeps what GitHub was told beside each decision; an answer
+// that failed for good makes the records error outcomes (the deployment
+// is not approved, so it does not count against the daily limit either).
+// One still to be tried again keeps its decision: an approval on its way
+// counts.
+func (s *Server) recordAnswer(ctx context.Context, recs []audit.Record, answer map[string]any, answerErr error, pending bool) {
 	decision := ""
-	if answerErr != nil {
+	if answerErr != nil && !pending {
 		decision = "error"
 	}
 	// Recorded even when the answer ran out of time: an approval GitHub
@@ -494,7 +607,9 @@ func (s *Server) recordAnswer(ctx context.Context, recs []audit.Record, answer m
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, rec := range recs {
-		if err := s.store.Annotate(ctx, rec.ID, decision, detail(decidedIn(rec.Detail), answer, answerErr)); err != nil {
+		how := decidedIn(rec.Detail)
+		how.Tries++
+		if err := s.store.Annotate(ctx, rec.ID, decision, detail(how, answer, answerErr, pending)); err != nil {
 			s.log.Error("record answer failed", keyDelivery, rec.DeliveryID, "error", err.Error())
 		}
 	}
@@ -561,6 +676,10 @@ type decided struct {
 	Config string `json:"config"`
 	// Requests is what gathering the facts cost up to the decision.
 	Requests *workbench.Requests `json:"requests,omitempty"`
+	// Superseded says the decision was made again (it lacked facts).
+	Superseded bool `json:"superseded,omitempty"`
+	// Tries counts the tries at its answer so far.
+	Tries int `json:"tries,omitempty"`
 }
 
 func decidedOf(o workbench.Outcome) decided {
@@ -575,10 +694,19 @@ func decidedIn(detail json.RawMessage) decided {
 	return d
 }
 
-func detail(how decided, answer map[string]any, err error) json.RawMessage {
+func detail(how decided, answer map[string]any, err error, pending bool) json.RawMessage {
 	m := map[string]any{"config": how.Config}
 	if how.Requests != nil {
 		m["requests"] = how.Requests
+	}
+	if how.Superseded {
+		m["superseded"] = true
+	}
+	if how.Tries > 0 {
+		m["tries"] = how.Tries
+	}
+	if pending {
+		m["pending"] = true
 	}
 	if answer != nil {
 		m["answer"] = answer

@@ -68,8 +68,8 @@ type PolicySpec struct {
 	Also []Trigger `json:"also,omitempty"`
 	// Facts lists the facts (FactKeys) its rules can read: what deciding
 	// it asks of GitHub.
-	Facts []string `json:"facts"`
-	Answer Answer    `json:"answer"`
+	Facts  []string `json:"facts"`
+	Answer Answer   `json:"answer"`
 	// CheckName names the check run of an AnswerCheck policy.
 	CheckName string `json:"check_name,omitempty"`
 	// Config names the policy's config: .repol/<Config>.yaml, validated

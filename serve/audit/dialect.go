@@ -26,6 +26,9 @@ type dialect struct {
 	enqueuePayload string
 	// renew extends a lease (args: lease, seq, attempts).
 	renew string
+	// wait puts a claimed delivery back to wait for a later try at its
+	// answer.
+	wait string
 	// tableExists counts tables of a name (arg: name).
 	tableExists string
 	// lockMigrations and unlockMigrations bracket migrations (empty: no
@@ -52,8 +55,8 @@ var sqliteDialect = &dialect{
 	// The write transaction (BEGIN IMMEDIATE) makes the select and the
 	// update one step.
 	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = ?, claimed_by = ?
-		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < ?) ORDER BY seq LIMIT 1)
-		RETURNING seq, delivery_id, event, (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq), received_at, attempts`,
+		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working', 'waiting') AND (state = 'queued' OR lease_until < ?) ORDER BY seq LIMIT 1)
+		RETURNING seq, delivery_id, event, (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq), received_at, attempts, answer_tries`,
 	// SQLite rewrites a whole row on every update: the payload is kept
 	// apart, so that claims and finishes do not rewrite it (migration
 	// 0005). PostgreSQL stores a large value out of line, and an update
@@ -61,6 +64,7 @@ var sqliteDialect = &dialect{
 	enqueue:        `INSERT INTO deliveries (delivery_id, event, received_at) VALUES (?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
 	enqueuePayload: `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`,
 	renew:          `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	wait:           `UPDATE deliveries SET state = 'waiting', lease_until = ?, claimed_by = '', answer_tries = answer_tries + 1, last_error = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
 	tableExists:    `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
 	prepare:        true,
 }
@@ -72,11 +76,12 @@ var postgresDialect = &dialect{
 	// deliveries instead of queueing on one row. Leases run on the
 	// database's clock.
 	claim: `UPDATE deliveries SET state = 'working', attempts = attempts + 1, lease_until = now() + make_interval(secs => ?), claimed_by = ?
-		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working') AND (state = 'queued' OR lease_until < now())
+		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working', 'waiting') AND (state = 'queued' OR lease_until < now())
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING seq, delivery_id, event, payload, received_at, attempts`,
+		RETURNING seq, delivery_id, event, payload, received_at, attempts, answer_tries`,
 	enqueue:          `INSERT INTO deliveries (delivery_id, event, received_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
 	renew:            `UPDATE deliveries SET lease_until = now() + make_interval(secs => ?) WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	wait:             `UPDATE deliveries SET state = 'waiting', lease_until = now() + make_interval(secs => ?), claimed_by = '', answer_tries = answer_tries + 1, last_error = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
 	tableExists:      `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 	lockMigrations:   `SELECT pg_advisory_lock(7407287761)`,
 	unlockMigrations: `SELECT pg_advisory_unlock(7407287761)`,

@@ -33,6 +33,9 @@ type Options struct {
 	Lease time.Duration
 	// Owner names this process in claims (default: a random id).
 	Owner string
+	// Now is the clock (default time.Now): leases and waits on SQLite run
+	// on it (PostgreSQL's run on the database's own).
+	Now func() time.Time
 }
 
 // Store is the audit database. It is safe for concurrent use, and on
@@ -97,6 +100,9 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*Store, error) {
 		return nil, err
 	}
 	s.lease, s.owner = o.Lease, o.Owner
+	if o.Now != nil {
+		s.now = o.Now
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.closeDB()
 		return nil, err
@@ -362,6 +368,9 @@ type Delivery struct {
 	// Attempts counts the claims of this delivery, this one included. It
 	// is also the claim's fencing token: only the latest claim may finish.
 	Attempts int
+	// AnswerTries counts the claims that came after a wait for GitHub to
+	// take an answer (Wait): those are not claims whose worker died.
+	AnswerTries int
 }
 
 // ErrLeaseLost is returned when a worker finishes or renews a delivery
@@ -553,7 +562,7 @@ func (s *Store) Claim(ctx context.Context) (*Delivery, error) {
 		return nil, fmt.Errorf("claim delivery: %w", err)
 	}
 	err = s.queryRow(ctx, s.dialect.claim, args...).
-		Scan(&d.Seq, &d.ID, &d.Event, &d.Payload, &received, &d.Attempts)
+		Scan(&d.Seq, &d.ID, &d.Event, &d.Payload, &received, &d.Attempts, &d.AnswerTries)
 	unlock()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -600,6 +609,41 @@ func (s *Store) Finish(ctx context.Context, d *Delivery, errMsg string) error {
 		return fmt.Errorf("finish delivery %s: %w", d.ID, ErrLeaseLost)
 	}
 	return nil
+}
+
+// Wait puts a claimed delivery back, to be claimed again once after has
+// passed: its answer is to be tried again then. It fails with
+// ErrLeaseLost when the claim is no longer this worker's.
+func (s *Store) Wait(ctx context.Context, d *Delivery, after time.Duration, errMsg string) error {
+	until := s.dialect.timeArg(s.now().Add(after))
+	if s.dialect == postgresDialect {
+		until = after.Seconds()
+	}
+	res, err := s.exec(ctx, s.dialect.wait, until, errMsg, d.Seq, d.Attempts)
+	if err != nil {
+		return fmt.Errorf("delivery %s: wait for a later try: %w", d.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delivery %s: wait for a later try: %w", d.ID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// Waiting counts the deliveries waiting to try their answer again, and
+// says when the oldest of them was received.
+func (s *Store) Waiting(ctx context.Context) (n int, oldest time.Time, err error) {
+	var first dbTime
+	var min sql.NullString
+	if s.dialect == postgresDialect {
+		var t sql.NullTime
+		err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state = 'waiting'`).Scan(&n, &t)
+		return n, t.Time, err
+	}
+	err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state = 'waiting'`).Scan(&n, &min)
+	if err == nil && min.Valid {
+		err = first.parse(min.String)
+	}
+	return n, first.Time, err
 }
 
 // QueueDepth counts the deliveries not yet processed.
