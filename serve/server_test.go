@@ -61,8 +61,10 @@ type fakeGitHub struct {
 	posts     []post
 	posted    chan post
 	tokens    int
-	// requests lists every request received, "METHOD /path".
+	// requests lists every request received, "METHOD /path"; keys the
+	// same with their queries, as fixture.Key writes them.
 	requests []string
+	keys     []string
 	// fail answers the next n POSTs to a path suffix with 502 (or
 	// failStatus).
 	fail       map[string]int
@@ -109,6 +111,7 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	f.keys = append(f.keys, fixture.Key(r))
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/app/installations/") {
 		tok, _ := jwt.Parse(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), func(*jwt.Token) (any, error) {
