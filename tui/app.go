@@ -460,7 +460,7 @@ func (m *Model) refreshRows() {
 		m.lists[viewFixtures].SetRows(fixtureRows(st, s.Fixtures))
 		problems := &m.lists[viewProblems]
 		before := problems.problemCount()
-		problems.SetRows(append(problemRows(st, s.Problems), policyRows(st, s.Engine)...))
+		problems.SetRows(append(problemRows(st, s.Problems, s.Warnings), policyRows(st, s.Engine)...))
 		if len(s.Problems) > before {
 			// A new problem is what the view is for: show it, not the
 			// policy that was selected.
@@ -527,10 +527,10 @@ func (m *Model) detailText() string {
 		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
 	case m.active == viewChanged:
 		text = changeDetail(st, m.changes[i], saveLabels)
-	case m.active == viewProblems && i < len(s.Problems):
-		text = problemDetail(st, s.Problems[i])
+	case m.active == viewProblems && i < len(s.Findings()):
+		text = problemDetail(st, s.Findings()[i])
 	case m.active == viewProblems:
-		text = policyDetail(st, s.Engine, s.Engine.Policies()[i-len(s.Problems)])
+		text = policyDetail(st, s.Engine, s.Engine.Policies()[i-len(s.Findings())])
 	}
 	return lipgloss.NewStyle().Width(max(m.detail.Width, 10)).Render(text)
 }

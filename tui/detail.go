@@ -112,11 +112,15 @@ func orDash(s string) string {
 	return s
 }
 
-func problemRows(st Styles, problems workbench.Problems) []row {
-	rows := make([]row, 0, len(problems))
+func problemRows(st Styles, problems, warnings workbench.Problems) []row {
+	rows := make([]row, 0, len(problems)+len(warnings))
 	for i, p := range problems {
 		text := p.String()
 		rows = append(rows, row{key: fmt.Sprint(i, text), text: st.Fail.Render("✗") + " " + text, plain: "✗ " + text})
+	}
+	for i, p := range warnings {
+		text := p.String()
+		rows = append(rows, row{key: fmt.Sprint("warning", i, text), text: st.Warn.Render("!") + " " + text, plain: "! " + text})
 	}
 	return rows
 }

@@ -62,10 +62,11 @@ func (m *Model) selectedPos() (workbench.Pos, bool) {
 			}
 		}
 	case viewProblems:
-		if i < len(s.Problems) {
-			return s.Problems[i].Pos, s.Problems[i].File != ""
+		findings := s.Findings()
+		if i < len(findings) {
+			return findings[i].Pos, findings[i].File != ""
 		}
-		return s.Engine.Policies()[i-len(s.Problems)].Pos, true
+		return s.Engine.Policies()[i-len(findings)].Pos, true
 	}
 	return workbench.Pos{}, false
 }

@@ -57,6 +57,9 @@ type Snapshot struct {
 	// compile, formatting, config that breaks its schema, fixtures that do
 	// not parse.
 	Problems workbench.Problems `json:"problems"`
+	// Warnings are rules that read an input key no delivery or fact has
+	// (Engine.InputWarnings): they never apply, though nothing fails.
+	Warnings workbench.Problems `json:"warnings,omitempty"`
 	// Stale is set when the policies do not compile: Tests and Fixtures
 	// are then the last good snapshot's.
 	Stale bool `json:"stale,omitempty"`
@@ -96,6 +99,12 @@ func (s *Snapshot) FixtureCounts() (match, mismatch int) {
 		}
 	}
 	return match, mismatch
+}
+
+// Findings are the problems, then the warnings: the rows of the
+// workbench's problems view.
+func (s *Snapshot) Findings() workbench.Problems {
+	return append(slices.Clone(s.Problems), s.Warnings...)
 }
 
 // ConfigProblems are the problems of .repol files.
@@ -244,6 +253,7 @@ func (s *Session) RunProgressive(ctx context.Context, early func(*Snapshot)) (*S
 	} else {
 		snap.Engine = e
 		snap.Problems = append(snap.Problems, e.Config().Problems()...)
+		snap.Warnings = e.InputWarnings()
 		results, err := fixture.RunAll(ctx, e, fixtures)
 		if err != nil {
 			return nil, err
