@@ -173,3 +173,21 @@ func TestNoRequestForFactsNoPolicyReads(t *testing.T) {
 	}
 	t.Logf("requests: %v", asked)
 }
+
+// TestStatusIgnoredWhenNoPolicyReadsChecks: a commit status (a busy
+// repository sends one for every CI step) is neither queued nor looked
+// up when no policy reads checks.
+func TestStatusIgnoredWhenNoPolicyReadsChecks(t *testing.T) {
+	gh := newFakeGitHub(t)
+	h := start(t, gh, "")
+	body := withInstallation(t, []byte(`{"sha":"ec26c3e57ca3a959ca5aad62de7213c562f8c821","state":"success","context":"ci/test","repository":{"full_name":"Codertocat/Hello-World"}}`))
+	code, out := h.deliver("status", "status-1", body, "")
+	if code != 200 || out["ignored"] != "no policy decides status" {
+		t.Errorf("status: %d %v", code, out)
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if len(gh.requests) != 0 {
+		t.Errorf("asked GitHub %v", gh.requests)
+	}
+}

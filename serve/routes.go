@@ -188,7 +188,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	// Only what decides whether to queue is read here; the worker
 	// normalizes the whole payload.
 	d := workbench.Delivery{Event: event, ID: id, Payload: body}
-	err = workbench.Prefilter(d)
+	err = s.engine.Load().Prefilter(d)
 	var npe *workbench.NotPolicyEvent
 	switch {
 	case errors.As(err, &npe):

@@ -674,3 +674,20 @@ func (e *Engine) MissingFacts(p Policy, in Input) []string {
 	}
 	return out
 }
+
+// Prefilter is Prefilter, and says too when no policy of e decides the
+// delivery's event and action: a commit status or another App's check
+// run, of which a busy repository sends many, is then not queued, and
+// costs no request.
+func (e *Engine) Prefilter(d Delivery) error {
+	if err := Prefilter(d); err != nil {
+		return err
+	}
+	action, _ := PayloadAction(d.Payload)
+	for _, spec := range e.policies {
+		if spec.Decides(d.Event, action) || (d.Event == "check_run" && action == "rerequested" && spec.Answer == AnswerCheck) {
+			return nil
+		}
+	}
+	return &NotPolicyEvent{Reason: strings.TrimSpace(fmt.Sprintf("no policy decides %s %s", d.Event, action))}
+}
