@@ -268,6 +268,8 @@ func startConfig(t testing.TB, gh *fakeGitHub, db string, edit func(*Config)) *h
 		APIURL:        gh.srv.URL,
 		Transport:     gh.srv.Client().Transport,
 		RetryBase:     time.Millisecond,
+		// Answers GitHub did not take are tried again soon.
+		AnswerRetryBase: 10 * time.Millisecond,
 
 		ReadHeaderTimeout: 300 * time.Millisecond,
 	}
