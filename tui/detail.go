@@ -273,7 +273,7 @@ func policyDetail(st Styles, e *workbench.Engine, p *workbench.PolicySpec) strin
 		for i, t := range p.Also {
 			also[i] = t.String()
 		}
-		fmt.Fprintf(&b, "also    %s (they change what it reads)\n", strings.Join(also, ", "))
+		fmt.Fprintf(&b, "also    %s (decided again on these too)\n", strings.Join(also, ", "))
 	}
 	fmt.Fprintf(&b, "answer  %s\n", p.Answer)
 	if len(p.Facts) > 0 {
