@@ -78,6 +78,7 @@ func commands() []command {
 		{"fmt", "format Rego as opa fmt does: fmt [-w] [FILE|DIR ...]", runFmtCmd},
 		{"init", "write a policy repository: starter policies, tests, config, schemas, a fixture, CI", runInitCmd},
 		{"serve", "the GitHub App backend: webhooks, deployment protection, PR checks, audit log", runServeCmd},
+		{"reconcile", "take the webhook deliveries GitHub could not hand over to serve, once", runReconcileCmd},
 		{"version", "print the version", runVersionCmd},
 	}
 }

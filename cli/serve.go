@@ -4,13 +4,17 @@ import (
 	"cmp"
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +39,7 @@ type serveOptions struct {
 	retention string
 	inflight  int64
 	apiCache  int
+	reconcile time.Duration
 }
 
 func runServeCmd(ctx context.Context, args []string, env Env) error {
@@ -48,6 +53,7 @@ func runServeCmd(ctx context.Context, args []string, env Env) error {
 	fs.IntVar(&opts.workers, "workers", 2, "deliveries processed at once")
 	fs.IntVar(&opts.apiCache, "api-cache-bytes", serve.DefaultAPICacheBytes, "GitHub responses kept to ask again with their ETag (a 304 costs no rate limit); 0 keeps none")
 	fs.Int64Var(&opts.inflight, "max-inflight-bytes", serve.DefaultMaxInflightBytes, "webhook body bytes read at once before their signatures are checked; past it, 503 with Retry-After")
+	fs.DurationVar(&opts.reconcile, "reconcile-every", 5*time.Minute, "how often to compare the App's recent webhook deliveries with the queue and take those GitHub could not hand over (0: never)")
 	fs.StringVar(&opts.shadow, "shadow-policies", "", "candidate policies that decide every delivery too, recorded but not enforced")
 	fs.StringVar(&opts.bundle, "bundle", "", "serve the policies, config and schemas of this bundle (gitpoli build) instead of directories")
 	fs.Usage = func() {
@@ -200,6 +206,7 @@ func serveConfig(opts serveOptions, env Env) (serve.Config, error) {
 
 		MaxInflightBytes: opts.inflight,
 		APICacheBytes:    cmp.Or(opts.apiCache, -1),
+		ReconcileEvery:   opts.reconcile,
 	}
 	if len(cfg.WebhookSecret) == 0 {
 		return cfg, usagef("GITPOLI_WEBHOOK_SECRET is not set: gitpoli serve refuses to accept unsigned webhooks")
@@ -236,4 +243,53 @@ func privateKey(env Env) (*rsa.PrivateKey, error) {
 		return nil, usagef("the GitHub App private key is not an RSA key in PEM: %v", err)
 	}
 	return key, nil
+}
+
+func runReconcileCmd(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("reconcile", env)
+	format := addFormatFlag(fs)
+	server := fs.String("server", "", "the running gitpoli serve (default $GITPOLI_SERVER, else http://localhost:8080)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: gitpoli reconcile [--server URL] [--format text|json]
+
+Has the running gitpoli serve do now what it does at start and every
+--reconcile-every: list the GitHub App's webhook deliveries of the last three
+days, and fetch and queue each one that a policy decides and that the queue
+does not hold (GitHub does not redeliver a delivery that failed). The server
+holds the App's credentials and the queue; this asks it, with
+GITPOLI_AUDIT_TOKEN.`)
+		fs.PrintDefaults()
+	}
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	base := cmp.Or(*server, env.Getenv("GITPOLI_SERVER"), "http://localhost:8080")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/reconcile", nil)
+	if err != nil {
+		return usagef("--server %q: %v", base, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+env.Getenv("GITPOLI_AUDIT_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w (is gitpoli serve running at %s?)", err, base)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reconcile: %s answered %d: %s", base, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if *format == "json" {
+		_, err := env.Stdout.Write(body)
+		return err
+	}
+	var rep serve.ReconcileReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return fmt.Errorf("reconcile: %s answered: %w", base, err)
+	}
+	for _, id := range rep.Taken {
+		fmt.Fprintf(env.Stdout, "took %s\n", id)
+	}
+	fmt.Fprintf(env.Stdout, "%d deliveries listed: %d taken, %d already queued, %d decided by no policy, %d left for the next run\n",
+		rep.Listed, len(rep.Taken), rep.Known, rep.Ignored, rep.Left)
+	return nil
 }

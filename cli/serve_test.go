@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -29,5 +32,26 @@ func TestServeRefusesBadSettings(t *testing.T) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestReconcileAsksTheServer: gitpoli reconcile has the running server
+// reconcile, with the audit token, and says what it took.
+func TestReconcileAsksTheServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/reconcile" || r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"listed": 5, "taken": ["a1b2"], "known": 3, "ignored": 1, "left": 0}`)
+	}))
+	defer srv.Close()
+	stdout, stderr, code := runEnv(t, t.TempDir(), "", map[string]string{"GITPOLI_AUDIT_TOKEN": "tok", "GITPOLI_SERVER": srv.URL}, "reconcile")
+	if code != 0 || stdout != "took a1b2\n5 deliveries listed: 1 taken, 3 already queued, 1 decided by no policy, 0 left for the next run\n" {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stderr, code = runEnv(t, t.TempDir(), "", map[string]string{"GITPOLI_SERVER": srv.URL}, "reconcile")
+	if code == 0 || !strings.Contains(stderr, "answered 401") {
+		t.Errorf("without the token: exit %d, %s", code, stderr)
 	}
 }

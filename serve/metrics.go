@@ -28,6 +28,8 @@ type metrics struct {
 	githubRequests *prometheus.CounterVec
 	// answerTries counts answers GitHub did not take, kept to try again.
 	answerTries prometheus.Counter
+	// reconciled counts deliveries the reconciler took.
+	reconciled prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -57,7 +59,11 @@ func newMetrics() *metrics {
 		Name: "gitpoli_answer_retries_total",
 		Help: "Answers GitHub did not take (down, failing or rate limited), kept to be tried again.",
 	})
-	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements, m.githubRequests, m.answerTries,
+	m.reconciled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gitpoli_reconciled_deliveries_total",
+		Help: "Deliveries GitHub could not hand over (serve down, or answering 503) that the reconciler fetched from the App's delivery list and queued.",
+	})
+	m.registry.MustRegister(m.deliveries, m.decisions, m.decisionSeconds, m.shadowDisagreements, m.githubRequests, m.answerTries, m.reconciled,
 		// The Go runtime's own: goroutines, memory, GC, GOMAXPROCS.
 		collectors.NewGoCollector())
 	return m

@@ -37,6 +37,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /webhook", s.handleWebhook)
 	mux.HandleFunc("POST /webhook/{event}", s.handleWebhook)
 	mux.HandleFunc("GET /health", s.handleHealth)
+	mux.HandleFunc("POST /reconcile", s.authorized(s.handleReconcile))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /audit", s.authorized(s.handleAuditList))
 	mux.HandleFunc("GET /audit/summary", s.authorized(s.handleAuditSummary))
@@ -201,7 +202,12 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Stored before it is acknowledged: a crash after the 202 loses nothing.
-	fresh, err := s.store.Enqueue(r.Context(), audit.Delivery{ID: id, Event: event, Payload: body})
+	// A database that does not take the write in time gets GitHub a 503
+	// well within its 10 s: GitHub records the delivery as failed, and the
+	// reconciler takes it from there.
+	ectx, cancel := context.WithTimeout(r.Context(), enqueueTimeout)
+	defer cancel()
+	fresh, err := s.store.Enqueue(ectx, audit.Delivery{ID: id, Event: event, Payload: body})
 	if err != nil {
 		s.log.Error("enqueue failed", keyDelivery, id, "error", err.Error())
 		writeError(w, http.StatusServiceUnavailable, "could not store the delivery; GitHub may redeliver it")
@@ -220,9 +226,19 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery_id": id, "queued": true})
 }
 
+// enqueueTimeout bounds the wait for the database to store a delivery,
+// and healthTimeout its probe: an acknowledgement in about 2 s, /health
+// within one.
+const (
+	enqueueTimeout = 1500 * time.Millisecond
+	healthTimeout  = 900 * time.Millisecond
+)
+
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	e := s.engine.Load()
-	dbErr := s.store.Writable(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	dbErr := s.store.Writable(ctx)
 	status, code := "ok", http.StatusOK
 	if dbErr != nil || e == nil {
 		status, code = "degraded", http.StatusServiceUnavailable
@@ -244,6 +260,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		body["db_error"] = dbErr.Error()
 	}
 	writeJSON(w, code, body)
+}
+
+// handleReconcile reconciles now (gitpoli reconcile).
+func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.Reconcile(r.Context())
+	switch {
+	case errors.Is(err, audit.ErrLeased):
+		writeError(w, http.StatusConflict, "another replica is reconciling now")
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, rep)
+	}
 }
 
 // authorized requires Authorization: Bearer <GITPOLI_AUDIT_TOKEN>,

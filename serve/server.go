@@ -62,6 +62,10 @@ type Config struct {
 	APICacheBytes int
 	// Workers process queued deliveries (default 2).
 	Workers int
+	// ReconcileEvery is how often the App's recent webhook deliveries are
+	// compared with the queue, and those missing taken (0: never; serve's
+	// flag defaults to 5m). It runs at start too.
+	ReconcileEvery time.Duration
 	// AnswerRetryBase is the first wait before an answer GitHub did not
 	// take is tried again (default 30s); it doubles to ten minutes.
 	AnswerRetryBase time.Duration
@@ -309,6 +313,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.cfg.Retention > 0 {
 		wg.Go(func() { s.prune(workCtx) })
+	}
+	if s.cfg.ReconcileEvery > 0 && s.app.key != nil && s.app.id != 0 {
+		wg.Go(func() { s.reconcileLoop(workCtx, s.cfg.ReconcileEvery) })
 	}
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "policy_hash", s.engine.Load().Hash(), "db", s.store.Backend()+" "+s.store.Name())

@@ -29,6 +29,8 @@ type dialect struct {
 	// wait puts a claimed delivery back to wait for a later try at its
 	// answer.
 	wait string
+	// lease takes or renews a named lease (TryLease).
+	lease string
 	// tableExists counts tables of a name (arg: name).
 	tableExists string
 	// lockMigrations and unlockMigrations bracket migrations (empty: no
@@ -61,12 +63,14 @@ var sqliteDialect = &dialect{
 	// apart, so that claims and finishes do not rewrite it (migration
 	// 0005). PostgreSQL stores a large value out of line, and an update
 	// that leaves it alone does not copy it.
-	enqueue:        `INSERT INTO deliveries (delivery_id, event, received_at) VALUES (?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+	enqueue:        `INSERT INTO deliveries (delivery_id, event, received_at, origin) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
 	enqueuePayload: `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`,
 	renew:          `UPDATE deliveries SET lease_until = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
-	wait:           `UPDATE deliveries SET state = 'waiting', lease_until = ?, claimed_by = '', answer_tries = answer_tries + 1, last_error = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
-	tableExists:    `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
-	prepare:        true,
+	lease: `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE leases.until < ? OR leases.owner = excluded.owner`,
+	wait:        `UPDATE deliveries SET state = 'waiting', lease_until = ?, claimed_by = '', answer_tries = answer_tries + 1, last_error = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+	prepare:     true,
 }
 
 var postgresDialect = &dialect{
@@ -79,8 +83,10 @@ var postgresDialect = &dialect{
 		WHERE seq = (SELECT seq FROM deliveries WHERE state IN ('queued', 'working', 'waiting') AND (state = 'queued' OR lease_until < now())
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING seq, delivery_id, event, payload, received_at, attempts, answer_tries`,
-	enqueue:          `INSERT INTO deliveries (delivery_id, event, received_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
-	renew:            `UPDATE deliveries SET lease_until = now() + make_interval(secs => ?) WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	enqueue: `INSERT INTO deliveries (delivery_id, event, received_at, origin, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+	renew:   `UPDATE deliveries SET lease_until = now() + make_interval(secs => ?) WHERE seq = ? AND attempts = ? AND state = 'working'`,
+	lease: `INSERT INTO leases (name, owner, until) VALUES (?, ?, now() + make_interval(secs => ?)) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE leases.until < now() OR leases.owner = excluded.owner`,
 	wait:             `UPDATE deliveries SET state = 'waiting', lease_until = now() + make_interval(secs => ?), claimed_by = '', answer_tries = answer_tries + 1, last_error = ? WHERE seq = ? AND attempts = ? AND state = 'working'`,
 	tableExists:      `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 	lockMigrations:   `SELECT pg_advisory_lock(7407287761)`,

@@ -6,6 +6,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -371,7 +372,16 @@ type Delivery struct {
 	// AnswerTries counts the claims that came after a wait for GitHub to
 	// take an answer (Wait): those are not claims whose worker died.
 	AnswerTries int
+	// Origin is where the delivery came from: OriginWebhook (the
+	// default) or OriginReconciler.
+	Origin string
 }
+
+// Where a delivery came from.
+const (
+	OriginWebhook    = "webhook"
+	OriginReconciler = "reconciler"
+)
 
 // ErrLeaseLost is returned when a worker finishes or renews a delivery
 // whose lease ran out and that another worker has claimed since.
@@ -384,7 +394,7 @@ var ErrLeaseLost = errors.New("the delivery's lease ran out and another worker c
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 	var fresh bool
 	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
-		args := []any{d.ID, d.Event, s.dialect.timeArg(s.now())}
+		args := []any{d.ID, d.Event, s.dialect.timeArg(s.now()), cmp.Or(d.Origin, OriginWebhook)}
 		if s.dialect.enqueuePayload == "" {
 			args = append(args, d.Payload)
 		}
@@ -611,6 +621,31 @@ func (s *Store) Finish(ctx context.Context, d *Delivery, errMsg string) error {
 	return nil
 }
 
+// ErrLeased is returned by TryLease when another process holds the
+// lease.
+var ErrLeased = errors.New("another process holds the lease")
+
+// TryLease takes the named lease for ttl, or fails with ErrLeased while
+// another process holds it; release gives it back.
+func (s *Store) TryLease(ctx context.Context, name string, ttl time.Duration) (release func(), err error) {
+	args := []any{name, s.owner, s.dialect.timeArg(s.now().Add(ttl)), s.dialect.timeArg(s.now())}
+	if s.dialect == postgresDialect {
+		args = []any{name, s.owner, ttl.Seconds()}
+	}
+	res, err := s.exec(ctx, s.dialect.lease, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, fmt.Errorf("lease %s: %w", name, ErrLeased)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.exec(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, s.owner)
+	}, nil
+}
+
 // Wait puts a claimed delivery back, to be claimed again once after has
 // passed: its answer is to be tried again then. It fails with
 // ErrLeaseLost when the claim is no longer this worker's.
@@ -663,11 +698,27 @@ func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
 	return state, err
 }
 
-// Writable checks that the database accepts a write.
+// Writable checks that the database takes the write a delivery's
+// enqueue makes: a row of the deliveries queue, inserted (and deleted
+// again) through the same group commit. A probe of another table said
+// writable while every enqueue failed.
 func (s *Store) Writable(ctx context.Context) error {
 	if err := s.ckptErr.Load(); err != nil {
 		return *err
 	}
-	_, err := s.exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
-	return err
+	return s.groupWrite(ctx, func(tx *sql.Tx) error {
+		args := []any{healthProbeID, "health", s.dialect.timeArg(s.now()), "health"}
+		if s.dialect.enqueuePayload == "" {
+			args = append(args, []byte("{}"))
+		}
+		if _, err := s.txExec(ctx, tx, s.dialect.enqueue, args...); err != nil {
+			return err
+		}
+		_, err := s.txExec(ctx, tx, `DELETE FROM deliveries WHERE delivery_id = ?`, healthProbeID)
+		return err
+	})
 }
+
+// healthProbeID is the delivery id of Writable's probe row; GitHub's ids
+// are UUIDs.
+const healthProbeID = "gitpoli-health-probe"
