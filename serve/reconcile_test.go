@@ -53,7 +53,7 @@ func TestReconcileTakesWhatGitHubCouldNotHandOver(t *testing.T) {
 	var payload json.RawMessage = withInstallation(t, dep.Payload)
 	full, _ := json.Marshal(map[string]any{"id": 1, "guid": "missed", "event": "deployment_protection_rule", "action": "requested",
 		"status": "Service Unavailable", "status_code": 503, "delivered_at": now.Add(-5 * time.Minute).UTC().Format(time.RFC3339),
-		"request": map[string]any{"headers": map[string]string{"X-GitHub-Event": "deployment_protection_rule", "X-GitHub-Delivery": "missed"}, "payload": payload},
+		"request":  map[string]any{"headers": map[string]string{"X-GitHub-Event": "deployment_protection_rule", "X-GitHub-Delivery": "missed"}, "payload": payload},
 		"response": map[string]any{"headers": map[string]string{}, "payload": "could not store the delivery"}})
 	gh.add(map[string]fixture.Response{
 		"GET /app/hook/deliveries?per_page=100": {Status: 200, Body: body},
