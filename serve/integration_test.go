@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,4 +239,116 @@ func defaultProcs(t *testing.T) int {
 		t.Skip("GOMAXPROCS is set for the tests: Go's own choice is not known here")
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// repeatReader is an endless body of one byte.
+type repeatReader byte
+
+var as = bytes.Repeat([]byte("a"), 64<<10)
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	return copy(p, as), nil
+}
+
+// TestIntegrationUnsignedBodiesBounded: 200 clients post unsigned 25 MB
+// bodies to the real binary, again and again. Its memory stays bounded
+// (the budgets for bodies not yet authenticated, their chunks reused),
+// and signed deliveries of the usual size sent meanwhile, each on a new
+// connection, are acknowledged: in a few milliseconds as a rule (the
+// median within 100 ms), and every one within a second, though the
+// flood's 200 clients share the machine's cores with the server.
+func TestIntegrationUnsignedBodiesBounded(t *testing.T) {
+	bin := buildBinary(t)
+	gh := newFakeGitHub(t)
+	p := startProcess(t, bin, freePort(t), filepath.Join(t.TempDir(), "audit.db"), gh.srv.URL)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 300}}
+	var wg sync.WaitGroup
+	codes := make(chan int, 1000)
+	stop := make(chan struct{})
+	for range 200 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", io.LimitReader(repeatReader('a'), MaxBody))
+				req.ContentLength = MaxBody
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-GitHub-Event", "ping")
+				req.Header.Set("X-GitHub-Delivery", "unsigned")
+				resp, err := client.Do(req)
+				if err == nil {
+					select {
+					case codes <- resp.StatusCode:
+					default:
+					}
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	// The first half second is the flood filling the budget; then it
+	// stays full, and new bodies keep coming as others are turned away.
+	time.Sleep(time.Second)
+	// Each on a connection of its own, as a delivery from GitHub comes.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var slowest time.Duration
+	var took []time.Duration
+	for i := range 10 {
+		body := []byte(`{"zen":"Keep it logically awesome."}`)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "ping")
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("valid-%d", i))
+		req.Header.Set("X-Hub-Signature-256", sign(body))
+		start := time.Now()
+		resp, err := fresh.Do(req)
+		elapsed := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("valid delivery %d: %d", i, resp.StatusCode)
+		}
+		slowest = max(slowest, elapsed)
+		took = append(took, elapsed)
+		time.Sleep(150 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	rss := peakRSS(t, p.cmd.Process.Pid)
+	close(codes)
+	seen := map[int]int{}
+	for c := range codes {
+		seen[c]++
+	}
+	slices.Sort(took)
+	median := took[len(took)/2]
+	t.Logf("valid deliveries acknowledged in %s (median), at most %s; peak RSS %d MB; unsigned bodies answered %v", median.Round(time.Millisecond), slowest.Round(time.Millisecond), rss>>20, seen)
+	if median > 100*time.Millisecond || slowest > time.Second {
+		t.Errorf("valid deliveries acknowledged in %s (median), at most %s", median, slowest)
+	}
+	if rss > 300<<20 {
+		t.Errorf("peak RSS %d MB, want under 300 MB", rss>>20)
+	}
+}
+
+// peakRSS is a process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
 }

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"golang.org/x/sync/semaphore"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,6 +63,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // verifySignature checks X-Hub-Signature-256 over the raw body in constant
 // time. There is no SHA-1 fallback.
 func verifySignature(secret, body []byte, header string) bool {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return signatureMatches(mac.Sum(nil), header)
+}
+
+// signatureMatches compares the HMAC-SHA256 of a body with the
+// X-Hub-Signature-256 header, in constant time.
+func signatureMatches(sum []byte, header string) bool {
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
 		return false
@@ -69,9 +79,7 @@ func verifySignature(secret, body []byte, header string) bool {
 	if err != nil || len(got) != sha256.Size {
 		return false
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return hmac.Equal(got, sum)
 }
 
 // eventLabel is an unauthenticated event name as a metric label: one of
@@ -97,31 +105,86 @@ const bodyWait = time.Second
 
 // budgetedBody reads a request body on the server's budget for bodies not
 // yet authenticated: each chunk is paid for before it is read, so a client
-// holds what it has sent, not what it declared.
+// holds what it has sent, not what it declared. A body's first
+// smallBody bytes come from a budget of their own: a delivery of GitHub's
+// usual size is read at once however many large bodies hold the rest.
+// The body is kept in chunks, its signature computed as they come, and
+// made one slice only once the signature holds: memory held for unsigned
+// bodies is what the budgets allow, no more.
 type budgetedBody struct {
-	ctx  context.Context
-	r    io.Reader
-	sem  *semaphore.Weighted
-	held int64
+	ctx          context.Context
+	r            io.Reader
+	small, large *semaphore.Weighted
+	heldSmall    int64
+	heldLarge    int64
+	chunks       [][]byte
+	mac          hash.Hash
 }
 
-func (b *budgetedBody) Read(p []byte) (int, error) {
-	p = p[:min(len(p), 64<<10)]
-	n := int64(len(p))
-	ctx, cancel := context.WithTimeout(b.ctx, bodyWait)
-	err := b.sem.Acquire(ctx, n)
-	cancel()
-	if err != nil {
-		return 0, errBodiesBusy
+// smallBody is the part of every body paid from the budget of small
+// bodies: GitHub's deliveries are mostly under it.
+const smallBody = 256 << 10
+
+// chunkSize is what one read pays for and keeps.
+const chunkSize = 64 << 10
+
+// readAll reads the body into chunks, each paid for first.
+func (b *budgetedBody) readAll() error {
+	for {
+		n := int64(chunkSize)
+		held := b.heldSmall + b.heldLarge
+		sem := b.large
+		if held < smallBody {
+			sem, n = b.small, min(n, smallBody-held)
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, bodyWait)
+		err := sem.Acquire(ctx, n)
+		cancel()
+		if err != nil {
+			return errBodiesBusy
+		}
+		chunk := chunkPool.Get().(*[chunkSize]byte)[:n]
+		k, err := io.ReadFull(b.r, chunk)
+		sem.Release(n - int64(k))
+		if sem == b.small {
+			b.heldSmall += int64(k)
+		} else {
+			b.heldLarge += int64(k)
+		}
+		if k > 0 {
+			b.chunks = append(b.chunks, chunk[:k])
+			b.mac.Write(chunk[:k])
+		} else {
+			chunkPool.Put((*[chunkSize]byte)(chunk[:chunkSize]))
+		}
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
+		case err != nil:
+			return err
+		}
 	}
-	k, err := b.r.Read(p)
-	b.sem.Release(n - int64(k))
-	b.held += int64(k)
-	return k, err
 }
 
-// release gives back what the body held (once).
-func (b *budgetedBody) release() { b.sem.Release(b.held); b.held = 0 }
+// bytes is the body as one slice of its own.
+func (b *budgetedBody) bytes() []byte {
+	return bytes.Join(b.chunks, nil)
+}
+
+// release gives back what the body held (once), and its chunks for the
+// next bodies: the memory of unsigned bodies is reused, not left to the
+// garbage collector, so that a flood of them holds the budget and little
+// more.
+func (b *budgetedBody) release() {
+	b.small.Release(b.heldSmall)
+	b.large.Release(b.heldLarge)
+	for _, c := range b.chunks {
+		chunkPool.Put((*[chunkSize]byte)(c[:chunkSize]))
+	}
+	b.heldSmall, b.heldLarge, b.chunks = 0, 0, nil
+}
+
+var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > maxBody {
@@ -132,11 +195,10 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	// Bodies are read whole before their signature can be checked: what
 	// all of them hold at once is capped, and past the cap a request is
 	// turned away (503, Retry-After) after a short wait.
-	in := &budgetedBody{ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, maxBody), sem: s.bodies}
+	in := &budgetedBody{ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, maxBody), small: s.smallBodies, large: s.bodies,
+		mac: hmac.New(sha256.New, s.cfg.WebhookSecret)}
 	defer in.release()
-	buf := bytes.NewBuffer(make([]byte, 0, max(min(r.ContentLength, maxBody), 512)))
-	_, err := buf.ReadFrom(in)
-	body := buf.Bytes()
+	err := in.readAll()
 	if errors.Is(err, errBodiesBusy) {
 		s.metrics.deliveries.WithLabelValues("", "busy").Inc()
 		w.Header().Set("Retry-After", "1")
@@ -160,11 +222,12 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Nothing is parsed, and nothing recorded, before the signature holds.
-	if !verifySignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
+	if !signatureMatches(in.mac.Sum(nil), r.Header.Get("X-Hub-Signature-256")) {
 		s.metrics.deliveries.WithLabelValues(eventLabel(r.Header.Get("X-GitHub-Event")), "bad_signature").Inc()
 		writeError(w, http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256")
 		return
 	}
+	body := in.bytes()
 	in.release() // GitHub's, now: no longer on the budget for the unknown
 	event := r.Header.Get("X-GitHub-Event")
 	if pe := r.PathValue("event"); pe != "" {

@@ -101,6 +101,8 @@ type Server struct {
 	// bodies is the budget of webhook bodies being read before their
 	// signatures are checked, in bytes (see budgetedBody).
 	bodies *semaphore.Weighted
+	// smallBodies is the budget of each body's first smallBody bytes.
+	smallBodies *semaphore.Weighted
 }
 
 // New opens the audit database and loads the policies.
@@ -157,12 +159,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		store:   store,
-		log:     cfg.Logger,
-		wake:    make(chan struct{}, 1),
-		bodies:  semaphore.NewWeighted(cfg.MaxInflightBytes),
-		metrics: newMetrics(),
+		cfg:    cfg,
+		store:  store,
+		log:    cfg.Logger,
+		wake:   make(chan struct{}, 1),
+		bodies: semaphore.NewWeighted(cfg.MaxInflightBytes),
+		// The first 256 KiB of each body: 256 bodies at once.
+		smallBodies: semaphore.NewWeighted(256 * smallBody),
+		metrics:     newMetrics(),
 	}
 	if cfg.APICacheBytes > 0 {
 		s.apiCache = ghfacts.NewCache(cfg.APICacheBytes)

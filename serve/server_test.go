@@ -1550,10 +1550,11 @@ func TestHostileIdentifiersSendNothing(t *testing.T) {
 
 // TestInflightBodiesCapped: while an unsigned body holds the budget for
 // bodies read before their signature is checked, with what it has sent
-// (not what it declared), the next request waits a moment and is turned
-// away with 503 and Retry-After; a signed one gets in once the budget
-// frees. A body declared larger than GitHub sends is refused before a
-// byte of it is read.
+// (not what it declared), the next large request waits a moment and is
+// turned away with 503 and Retry-After; a delivery of the usual size is
+// still taken (the first 256 KiB of every body have a budget of their
+// own), and a large one again once the budget frees. A body declared
+// larger than GitHub sends is refused before a byte of it is read.
 func TestInflightBodiesCapped(t *testing.T) {
 	h := startConfig(t, newFakeGitHub(t), "", func(c *Config) {
 		c.MaxInflightBytes = 1 << 20
@@ -1561,14 +1562,15 @@ func TestInflightBodiesCapped(t *testing.T) {
 	})
 	addr := strings.TrimPrefix(h.url, "http://")
 	// An unsigned body declared at 10 MB (past the budget, which a
-	// declaration alone does not spend): 950 KB of it sent, then nothing.
+	// declaration alone does not spend): 256 KB + 950 KB of it sent, then
+	// nothing.
 	slow, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
 	fmt.Fprintf(slow, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: slow\r\nContent-Length: %d\r\n\r\n{", 10<<20)
-	if _, err := slow.Write(bytes.Repeat([]byte("a"), 950<<10)); err != nil {
+	if _, err := slow.Write(bytes.Repeat([]byte("a"), smallBody+950<<10)); err != nil {
 		t.Fatal(err)
 	}
 	// Until the server has read what was sent, a request racing it for the
@@ -1581,8 +1583,11 @@ func TestInflightBodiesCapped(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if code, _ := h.deliver("ping", "small", []byte(`{"zen":"x"}`), ""); code != http.StatusOK {
+		t.Errorf("a delivery of the usual size while the budget is spent: %d", code)
+	}
 	for {
-		body := []byte(`{"zen":"` + strings.Repeat("x", 200<<10) + `"}`)
+		body := []byte(`{"zen":"` + strings.Repeat("x", 600<<10) + `"}`)
 		start := time.Now()
 		req, _ := http.NewRequest(http.MethodPost, h.url+"/webhook", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
