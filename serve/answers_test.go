@@ -175,3 +175,56 @@ func TestAnswerGivenUpAfterItsWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestGitHubDownForTwoMinutes: GitHub fails every answer for two minutes
+// of the server's clock (moved by the test, ten seconds at a time), with
+// the default backoff (30 s doubling). Both answers reach GitHub exactly
+// once within a few minutes of its return.
+func TestGitHubDownForTwoMinutes(t *testing.T) {
+	if testBackend == "postgres" {
+		t.Skip("PostgreSQL's waits run on the database's clock")
+	}
+	dep := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	pr := loadFixture(t, "pull_request.opened.dco-missing.json")
+	gh := newFakeGitHub(t)
+	gh.add(dep.Responses)
+	gh.add(pr.Responses)
+	gh.fail["/deployment_protection_rule"] = 1 << 30
+	gh.fail["/check-runs"] = 1 << 30
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: start}
+	h := startConfig(t, gh, "", func(c *Config) { c.Now = clock.Now; c.AnswerRetryBase = 30 * time.Second })
+	h.deliver("deployment_protection_rule", "two-min-dep", withInstallation(t, dep.Payload), "")
+	h.deliver("pull_request", "two-min-pr", withInstallation(t, pr.Payload), "")
+	waitFor(t, "both waiting", func() bool { return h.state("two-min-dep") == "waiting" && h.state("two-min-pr") == "waiting" })
+	back := start.Add(2 * time.Minute)
+	for h.state("two-min-dep") != "done" || h.state("two-min-pr") != "done" {
+		if clock.Now().Sub(back) > 15*time.Minute {
+			t.Fatalf("not answered %s after GitHub came back: %s, %s", clock.Now().Sub(back), h.state("two-min-dep"), h.state("two-min-pr"))
+		}
+		clock.Advance(10 * time.Second)
+		if !clock.Now().Before(back) {
+			gh.mu.Lock()
+			gh.fail = map[string]int{}
+			gh.mu.Unlock()
+		}
+		h.srv.wakeWorkers()
+		time.Sleep(20 * time.Millisecond)
+		waitFor(t, "no claim in hand", func() bool {
+			a, b := h.state("two-min-dep"), h.state("two-min-pr")
+			return a != "working" && b != "working"
+		})
+	}
+	gh.mu.Lock()
+	answers := 0
+	for _, p := range gh.posts {
+		if strings.HasSuffix(p.path, "/deployment_protection_rule") || strings.HasSuffix(p.path, "/check-runs") {
+			answers++
+		}
+	}
+	gh.mu.Unlock()
+	if answers != 2 {
+		t.Errorf("GitHub took %d answers, want the two once each", answers)
+	}
+	t.Logf("both answered %s after GitHub came back", clock.Now().Sub(back))
+}
