@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitpoli/gitpoli/workbench/fixture"
 )
 
 // buildBinary builds gitpoli once for the integration tests.
@@ -351,4 +353,71 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM")
 	return 0
+}
+
+// TestIntegrationReconcileAtStart: while serve was stopped, GitHub failed
+// to deliver 20 deployments and lists them among the App's deliveries.
+// The real binary, started, reconciles at once: each is fetched, decided
+// and answered exactly once; a second start takes nothing.
+func TestIntegrationReconcileAtStart(t *testing.T) {
+	bin := buildBinary(t)
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	const n = 20
+	now := time.Now()
+	var list []map[string]any
+	for i := range n {
+		guid := fmt.Sprintf("missed-%02d", i)
+		list = append(list, hookDelivery(int64(100+i), guid, "deployment_protection_rule", "requested", "Service Unavailable", 503, now.Add(-time.Duration(i+2)*time.Minute), false))
+		var payload map[string]any
+		json.Unmarshal(withInstallation(t, f.Payload), &payload)
+		payload["deployment_callback_url"] = fmt.Sprintf("https://api.github.com/repos/product-os/deploynaut/actions/runs/%d/deployment_protection_rule", 5000+i)
+		raw, _ := json.Marshal(payload)
+		full, _ := json.Marshal(map[string]any{"id": 100 + i, "guid": guid, "event": "deployment_protection_rule", "action": "requested",
+			"request": map[string]any{"headers": map[string]string{"X-GitHub-Event": "deployment_protection_rule", "X-GitHub-Delivery": guid}, "payload": json.RawMessage(raw)}})
+		gh.add(map[string]fixture.Response{fmt.Sprintf("GET /app/hook/deliveries/%d", 100+i): {Status: 200, Body: full}})
+	}
+	body, _ := json.Marshal(list)
+	gh.add(map[string]fixture.Response{"GET /app/hook/deliveries?per_page=100": {Status: 200, Body: body}})
+	db := filepath.Join(t.TempDir(), "audit.db")
+	p := startProcess(t, bin, freePort(t), db, gh.srv.URL)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(callbacksByRunFrom(gh, 5000)) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	calls := callbacksByRunFrom(gh, 5000)
+	for run, c := range calls {
+		if c != 1 {
+			t.Errorf("run %d answered %d times", run, c)
+		}
+	}
+	if len(calls) != n {
+		t.Fatalf("%d of %d reconciled deliveries answered", len(calls), n)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	startProcess(t, bin, freePort(t), db, gh.srv.URL)
+	time.Sleep(time.Second)
+	if again := callbacksByRunFrom(gh, 5000); len(again) != n || sum(again) != n {
+		t.Errorf("after a second start: %v", again)
+	}
+}
+
+// callbacksByRunFrom counts deployment answers by workflow run, for runs
+// numbered from first.
+func callbacksByRunFrom(gh *fakeGitHub, first int) map[int]int {
+	out := map[int]int{}
+	for run, c := range callbacksByRun(gh) {
+		if run >= first {
+			out[run] = c
+		}
+	}
+	return out
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
 }
