@@ -134,3 +134,15 @@ func TestHelp(t *testing.T) {
 		t.Errorf("--format json: exit %d, %.200q", code, stdout)
 	}
 }
+
+// TestEvalEngineErrorSaidOnce: a decision that cannot be evaluated (a
+// config glob that does not parse) denies with engine.error and says why
+// on stderr, once.
+func TestEvalEngineErrorSaidOnce(t *testing.T) {
+	repo := testrepo.Copy(t, "..")
+	testrepo.Edit(t, filepath.Join(repo, ".repol/deploy.yaml"), `allowed_branches: ["main"]`, `allowed_branches: ["ma[in"]`)
+	stdout, stderr, code := run(t, repo, deployAllowInput, "eval", "deploy", "--input", "-")
+	if code != 1 || !strings.Contains(stdout, "engine.error") || strings.Count(stderr, "gitpoli eval:") != 1 {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

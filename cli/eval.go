@@ -79,6 +79,7 @@ func runEval(ctx context.Context, opts evalOptions, env Env) error {
 	if err != nil {
 		// The decision already denies with engine.error; say why on stderr too.
 		fmt.Fprintf(env.Stderr, "gitpoli eval: %v\n", err)
+		err = nil
 	}
 	switch {
 	case *opts.format == "json" && opts.explain:
