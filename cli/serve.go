@@ -269,7 +269,10 @@ GITPOLI_AUDIT_TOKEN.`)
 		return usagef("--server %q: %v", base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+env.Getenv("GITPOLI_AUDIT_TOKEN"))
-	resp, err := http.DefaultClient.Do(req)
+	// A run reads some pages of GitHub's list and fetches up to 200
+	// deliveries: minutes at most.
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w (is gitpoli serve running at %s?)", err, base)
 	}

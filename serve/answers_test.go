@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -227,4 +228,51 @@ func TestGitHubDownForTwoMinutes(t *testing.T) {
 		t.Errorf("GitHub took %d answers, want the two once each", answers)
 	}
 	t.Logf("both answered %s after GitHub came back", clock.Now().Sub(back))
+}
+
+// TestLaterDecisionWinsOverARetry: a pull request's check answer waits
+// (GitHub failed it); meanwhile a later delivery on the same commit is
+// decided and posted. The waiting answer is then not sent over it: it is
+// superseded, and GitHub keeps the later one.
+func TestLaterDecisionWinsOverARetry(t *testing.T) {
+	pr := loadFixture(t, "pull_request.opened.dco-missing.json")
+	gh := newFakeGitHub(t)
+	gh.add(pr.Responses)
+	gh.fail["/check-runs"] = 4 // the first delivery's post, with its four quick tries
+	h := startConfig(t, gh, "", func(c *Config) { c.AnswerRetryBase = 300 * time.Millisecond })
+	payload := withInstallation(t, pr.Payload)
+	h.deliver("pull_request", "earlier", payload, "")
+	waitFor(t, "the first answer waiting", func() bool { return h.state("earlier") == "waiting" })
+	h.deliver("pull_request", "later", payload, "")
+	h.waitState("later", "done")
+	waitFor(t, "the first delivery done", func() bool { return h.state("earlier") == "done" })
+	gh.mu.Lock()
+	posts := len(gh.posts)
+	gh.mu.Unlock()
+	if posts != 1 {
+		t.Errorf("%d check runs posted; want the later one alone", posts)
+	}
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "earlier")
+	if len(recs) != 1 || recs[0].Decision != "error" || !decidedIn(recs[0].Detail).Superseded {
+		t.Errorf("the earlier decision: %+v", recs)
+	}
+}
+
+// TestOwnCheckRerequestedIsDecided: "Re-run" on one of gitpoli's own
+// check runs (GitHub sends it to the App that owns the run, so its app id
+// is this App's) decides that policy again and posts its run.
+func TestOwnCheckRerequestedIsDecided(t *testing.T) {
+	f := loadFixture(t, "check_run.rerequested.gitpoli.json")
+	gh := newFakeGitHub(t)
+	gh.add(f.Responses)
+	h := start(t, gh, "")
+	var payload map[string]any
+	json.Unmarshal(withInstallation(t, f.Payload), &payload)
+	payload["check_run"].(map[string]any)["app"] = map[string]any{"id": 42} // the harness's App
+	body, _ := json.Marshal(payload)
+	h.deliver("check_run", "rerun", body, "")
+	p := gh.waitPost(t)
+	if !strings.Contains(p.path, "/check-runs") {
+		t.Errorf("answered %s", p.path)
+	}
 }

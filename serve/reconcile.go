@@ -97,7 +97,7 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			state, err := s.store.DeliveryState(ctx, guid)
 			switch {
 			case err != nil:
-				return rep, fmt.Errorf("reconcile: %w", err)
+				return rep, fmt.Errorf("reconcile: delivery %s: %w", guid, err)
 			case state != "":
 				rep.Known++
 				continue

@@ -144,7 +144,7 @@ func (b *budgetedBody) readAll() error {
 			return errBodiesBusy
 		}
 		chunk := chunkPool.Get().(*[chunkSize]byte)[:n]
-		k, err := io.ReadFull(b.r, chunk)
+		k, err := fill(b.r, chunk)
 		sem.Release(n - int64(k))
 		if sem == b.small {
 			b.heldSmall += int64(k)
@@ -158,12 +158,27 @@ func (b *budgetedBody) readAll() error {
 			chunkPool.Put((*[chunkSize]byte)(chunk[:chunkSize]))
 		}
 		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		case err == io.EOF:
 			return nil
 		case err != nil:
 			return err
 		}
 	}
+}
+
+// fill reads into p until it is full or the reader ends (io.EOF): unlike
+// io.ReadFull, a body cut short by its client (io.ErrUnexpectedEOF from
+// the HTTP server) stays an error, not the end of a complete body.
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // bytes is the body as one slice of its own.

@@ -55,7 +55,8 @@ type Config struct {
 	// EngineOptions build every engine the server loads.
 	EngineOptions []workbench.Option
 	// MaxInflightBytes caps the bytes of webhook bodies read at once
-	// before their signatures are checked (default DefaultMaxInflightBytes).
+	// before their signatures are checked, past each body's first 256 KiB
+	// (default DefaultMaxInflightBytes); those have 64 MiB of their own.
 	MaxInflightBytes int64
 	// APICacheBytes bounds the GitHub responses kept to ask again with
 	// their ETag (default DefaultAPICacheBytes; negative: none kept).

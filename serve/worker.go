@@ -168,7 +168,7 @@ func (s *Server) earlier(ctx context.Context, d *audit.Delivery, subj workbench.
 	// the one made without them.
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := &recs[i]
-		if r.Policy == string(policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA {
+		if r.Policy == string(policy) && r.Repo == subj.Repo.String() && r.Environment == env && r.SHA == subj.SHA && !decidedIn(r.Detail).Superseded {
 			return r, nil
 		}
 	}
@@ -313,19 +313,30 @@ func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *wo
 	if err != nil {
 		return err
 	}
+	var superseded *audit.Record
 	if prior != nil {
 		_, _, pending := answered(prior)
-		switch {
-		case !pending:
+		if !pending {
 			// A check's or a record's decision is written once its answer
 			// was posted or could not be: either way that was its answer.
 			logPrior(log, prior)
 			return nil
-		case !madeWithoutFacts(prior):
+		}
+		later, err := s.store.Latest(ctx, prior.Repo, prior.SHA, prior.Policy)
+		switch {
+		case err != nil:
+			return err
+		case later != nil && later.ID != prior.ID:
+			// A later delivery decided this check on this commit, and its
+			// answer is the one to stand: this one is not sent after it.
+			s.supersede(ctx, prior, "a later decision on this commit answers it", log)
+			return nil
+		case !madeWithoutFacts(prior) || e.LacksFacts(ctx, gs, spec):
 			return s.answerCheckAgain(ctx, d, *prior, gs.Subject, spec, client, log)
 		}
-		// Made while GitHub could not give its facts: decided again now.
-		s.supersede(ctx, prior, log)
+		// Made while GitHub could not give its facts, which it gives now:
+		// decided again, and the old decision marked once the new one is.
+		superseded = prior
 	}
 	start := time.Now()
 	o := e.DecideSubject(ctx, gs, spec, nil)
@@ -350,6 +361,9 @@ func (s *Server) decidePullRequest(ctx context.Context, d *audit.Delivery, e *wo
 	rec.Detail = detail(how, answer, answerErr, pending)
 	if err := s.store.Insert(ctx, &rec); err != nil {
 		return err
+	}
+	if superseded != nil {
+		s.supersede(ctx, superseded, "decided again once GitHub gave the facts it lacked", log)
 	}
 	s.logDecision(log, rec)
 	if pending {
@@ -388,12 +402,12 @@ func (s *Server) answerCheckAgain(ctx context.Context, d *audit.Delivery, prior 
 	return nil
 }
 
-// supersede marks a decision that is being made again: an error, kept
-// as history, never answered.
-func (s *Server) supersede(ctx context.Context, prior *audit.Record, log logger) {
+// supersede marks a decision never answered that another replaced: an
+// error, kept as history, never answered, and passed over by earlier.
+func (s *Server) supersede(ctx context.Context, prior *audit.Record, why string, log logger) {
 	how := decidedIn(prior.Detail)
 	how.Superseded = true
-	if err := s.store.Annotate(ctx, prior.ID, "error", detail(how, nil, errors.New("decided again once GitHub gave the facts it lacked"), false)); err != nil {
+	if err := s.store.Annotate(ctx, prior.ID, "error", detail(how, nil, errors.New(why), false)); err != nil {
 		log.Error("record superseded decision failed", "error", err.Error())
 	}
 }
@@ -426,13 +440,16 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 			return nil
 		}
 	}
+	var superseded []audit.Record
 	for name, prior := range priors {
-		if _, _, pending := answered(&prior); pending && madeWithoutFacts(&prior) {
-			// Made while GitHub could not give its facts, and never
-			// taken by it: decided again now, under the gate.
-			s.supersede(ctx, &prior, log)
+		spec := specs[slices.IndexFunc(specs, func(sp *workbench.PolicySpec) bool { return sp.Name == name })]
+		if _, _, pending := answered(&prior); pending && madeWithoutFacts(&prior) && !e.LacksFacts(ctx, gs, spec) {
+			// Made while GitHub could not give its facts, which it gives
+			// now, and never taken by it: decided again, under the gate;
+			// the old decision is marked once the new one is recorded.
+			superseded = append(superseded, prior)
 			delete(priors, name)
-			todo = append(todo, specs[slices.IndexFunc(specs, func(sp *workbench.PolicySpec) bool { return sp.Name == name })])
+			todo = append(todo, spec)
 		}
 	}
 	env := ""
@@ -489,6 +506,9 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 		}()
 		if err != nil {
 			return err
+		}
+		for i := range superseded {
+			s.supersede(ctx, &superseded[i], "decided again once GitHub gave the facts it lacked", log)
 		}
 		for _, rec := range recs {
 			if decided[workbench.Policy(rec.Policy)].Answer != workbench.AnswerDeployment {

@@ -348,9 +348,13 @@ func Normalize(d Delivery) ([]Subject, error) {
 		for _, pr := range check.PullRequests {
 			s := base
 			s.Invalid = slices.Clone(base.Invalid)
-			s.SHA, s.AppID = check.HeadSHA, check.appID()
+			s.SHA = check.HeadSHA
 			if p.Action == "rerequested" {
+				// GitHub sends a re-run only to the App that owns the
+				// check: this App's own, to be decided again.
 				s.CheckName = check.Name
+			} else {
+				s.AppID = check.appID()
 			}
 			if !ValidSHA(s.SHA) {
 				s.Invalid = append(s.Invalid, d.Event+".head_sha is missing or not a commit SHA")

@@ -67,9 +67,9 @@ func Gather(ctx context.Context, d Delivery, facts Facts, opts GatherOptions) (*
 	return g, nil
 }
 
-// GatherAll gathers every fact of every subject but teams (which need a
-// config naming them): what a recording keeps, so that it replays with
-// any policy later.
+// GatherAll gathers every fact of every subject, teams only those owning
+// a changed file (the others are named by configs): what a recording
+// keeps, so that it replays with any policy later.
 func (g *Gathered) GatherAll(ctx context.Context) {
 	all := inputReads{anyKey: true}
 	for _, gs := range g.Subjects {
@@ -163,7 +163,9 @@ func newSubjectState(ctx context.Context, s Subject, facts Facts, opts GatherOpt
 	if s.PR == nil && s.PRRef != nil && s.PRRef.Number > 0 {
 		pr, err := facts.PullRequest(tctx, *s.PRRef)
 		if err != nil {
-			unavailable(err, "pull request "+s.PRRef.String(), "pull_request", "head_ref", "base_ref", "workflow_meta")
+			// Without the pull request nothing about it is known: every
+			// policy deciding it is denied, whatever it reads.
+			unavailable(err, "pull request "+s.PRRef.String())
 		} else {
 			s.PR = &pr
 			if s.SHA == "" {
@@ -217,10 +219,14 @@ func (st *subjectState) gather(ctx context.Context, keys inputReads, teams []Tea
 		if !keys.has(key) || st.done[key] || key == "teams" {
 			continue
 		}
+		before := len(st.extra)
 		st.gatherKey(ctx, key)
-		if ctx.Err() == nil {
-			st.done[key] = true
+		if ctx.Err() != nil {
+			// Not GitHub's answer: a later decision tries again.
+			st.extra = st.extra[:before]
+			continue
 		}
+		st.done[key] = true
 		changed = true
 	}
 	if keys.has("teams") {
@@ -229,7 +235,11 @@ func (st *subjectState) gather(ctx context.Context, keys inputReads, teams []Tea
 		}
 		for _, t := range teams {
 			if _, fetched := st.teams[t]; !fetched {
+				before := len(st.extra)
 				st.teamMembers(ctx, t)
+				if ctx.Err() != nil {
+					st.extra = st.extra[:before]
+				}
 				changed = true
 			}
 		}
@@ -307,9 +317,13 @@ func (st *subjectState) gatherKey(ctx context.Context, key string) {
 		}
 		st.doc[key] = out
 	case "reviews":
-		if pr == nil {
+		if pr == nil && s.IsDeployment() {
 			// A push deployment has no pull request and so no reviews.
 			st.doc[key] = []any{}
+			return
+		}
+		if pr == nil {
+			st.unavailable(errors.New("no pull request to read them of"), "reviews", key)
 			return
 		}
 		reviews, err := st.reviews.get(ctx, func(ctx context.Context) ([]Review, error) { return st.facts.Reviews(ctx, pr.PR) })
@@ -414,7 +428,8 @@ func (st *subjectState) commitList(ctx context.Context) ([]Commit, error) {
 				return nil, fmt.Errorf("commits of %s: %w: GitHub lists at most %d commits of a pull request, and this one may have more", s.PR.PR, ErrFactUnavailable, MaxListedCommits)
 			}
 			return commits, nil
-		case s.SHA != "" && s.Repo.Owner != "":
+		case s.IsDeployment() && s.SHA != "" && s.Repo.Owner != "":
+			// A push deployment's one commit.
 			c, err := st.facts.Commit(ctx, s.Repo, s.SHA)
 			if err != nil {
 				return nil, fmt.Errorf("commit %s: %w", s.SHA, err)

@@ -58,6 +58,13 @@ type Outcome struct {
 func (g *Gathered) Prepare(ctx context.Context, e *Engine, local *Config) {
 	for _, gs := range g.Subjects {
 		e.subjectInput(ctx, gs, nil, local)
+		if local == nil && gs.st.configs != nil {
+			for _, spec := range e.PoliciesFor(gs.Subject) {
+				if spec.Config != "" {
+					gs.st.configs.read(ctx, spec.Config)
+				}
+			}
+		}
 	}
 }
 
@@ -373,4 +380,18 @@ func (f refusedFacts) CodeownersFile(context.Context, Repo, string) (Codeowners,
 }
 func (f refusedFacts) PullRequestsOf(context.Context, Repo, string) ([]PullRequestInfo, error) {
 	return nil, f.err
+}
+
+// LacksFacts reports whether deciding the subject with spec now would
+// still lack a fact it can read (fact.unavailable): a decision made
+// while GitHub could not give its facts is made again only once it can.
+func (e *Engine) LacksFacts(ctx context.Context, gs GatheredSubject, spec *PolicySpec) bool {
+	_, extra := e.subjectInput(ctx, gs, spec, nil)
+	reads := e.reads[spec.Name]
+	for _, v := range extra {
+		if v.Code == CodeFactUnavailable && (v.inputKeys == nil || slices.ContainsFunc(v.inputKeys, reads.has)) {
+			return true
+		}
+	}
+	return false
 }

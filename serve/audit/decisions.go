@@ -65,7 +65,8 @@ func (s *Store) Insert(ctx context.Context, r *Record) error {
 // one transaction for many, so a burst does not queue on the database's
 // write lock. It returns once the record is durable.
 func (s *Store) InsertBatched(ctx context.Context, r *Record) error {
-	return s.groupWrite(ctx, func(tx *sql.Tx) error { return s.insert(ctx, tx, r) })
+	wctx := context.WithoutCancel(ctx)
+	return s.groupWrite(ctx, func(tx *sql.Tx) error { return s.insert(wctx, tx, r) })
 }
 
 const insertDecision = `
@@ -533,6 +534,20 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error
 		}
 	}
 	return rows.Err()
+}
+
+// Latest returns the newest decision of a policy on a commit of a
+// repository, or nil.
+func (s *Store) Latest(ctx context.Context, repo, sha, policy string) (*Record, error) {
+	row := s.queryRow(ctx, "SELECT "+recordColumns+" FROM decisions WHERE policy = ? AND repo = ? AND sha = ? ORDER BY seq DESC LIMIT 1", policy, repo, sha)
+	r, _, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("latest decision of %s on %s@%s: %w", policy, repo, sha, err)
+	}
+	return &r, nil
 }
 
 // ForDelivery returns the decisions recorded for a delivery, oldest first:

@@ -393,7 +393,9 @@ var ErrLeaseLost = errors.New("the delivery's lease ran out and another worker c
 // once.
 func (s *Store) Enqueue(ctx context.Context, d Delivery) (bool, error) {
 	var fresh bool
+	wctx := context.WithoutCancel(ctx)
 	err := s.groupWrite(ctx, func(tx *sql.Tx) error {
+		ctx := wctx
 		args := []any{d.ID, d.Event, s.dialect.timeArg(s.now()), cmp.Or(d.Origin, OriginWebhook)}
 		if s.dialect.enqueuePayload == "" {
 			args = append(args, d.Payload)
@@ -431,7 +433,7 @@ func (s *Store) groupWrite(ctx context.Context, write func(*sql.Tx) error) error
 	})
 	done := make(chan error, 1)
 	select {
-	case s.batch <- batchItem{write: write, done: done}:
+	case s.batch <- batchItem{ctx: ctx, write: write, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -444,6 +446,10 @@ func (s *Store) groupWrite(ctx context.Context, write func(*sql.Tx) error) error
 }
 
 type batchItem struct {
+	// ctx is the waiter's: a write whose waiter gave up is left out of
+	// the batch. The write itself runs to the batch's end whatever ctx
+	// does, so that one waiter's deadline cannot roll the others back.
+	ctx   context.Context
 	write func(*sql.Tx) error
 	done  chan error
 }
@@ -508,7 +514,18 @@ func (s *Store) batchWriter() {
 	}
 }
 
-func (s *Store) commitBatch(items []batchItem) {
+func (s *Store) commitBatch(all []batchItem) {
+	items := all[:0]
+	for _, it := range all {
+		if err := it.ctx.Err(); err != nil {
+			it.done <- err
+			continue
+		}
+		items = append(items, it)
+	}
+	if len(items) == 0 {
+		return
+	}
 	errs, err := s.runBatch(items)
 	if err != nil && len(items) > 1 {
 		// Something in the batch failed: commit each write on its own, so
@@ -628,9 +645,12 @@ var ErrLeased = errors.New("another process holds the lease")
 // TryLease takes the named lease for ttl, or fails with ErrLeased while
 // another process holds it; release gives it back.
 func (s *Store) TryLease(ctx context.Context, name string, ttl time.Duration) (release func(), err error) {
-	args := []any{name, s.owner, s.dialect.timeArg(s.now().Add(ttl)), s.dialect.timeArg(s.now())}
+	// An owner of its own for each holding: two holders in one process
+	// (the reconcile loop and a POST /reconcile) exclude each other too.
+	owner := s.owner + "/" + randomOwner()
+	args := []any{name, owner, s.dialect.timeArg(s.now().Add(ttl)), s.dialect.timeArg(s.now())}
 	if s.dialect == postgresDialect {
-		args = []any{name, s.owner, ttl.Seconds()}
+		args = []any{name, owner, ttl.Seconds()}
 	}
 	res, err := s.exec(ctx, s.dialect.lease, args...)
 	if err != nil {
@@ -642,7 +662,7 @@ func (s *Store) TryLease(ctx context.Context, name string, ttl time.Duration) (r
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		s.exec(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, s.owner)
+		s.exec(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
 	}, nil
 }
 
@@ -671,10 +691,10 @@ func (s *Store) Waiting(ctx context.Context) (n int, oldest time.Time, err error
 	var min sql.NullString
 	if s.dialect == postgresDialect {
 		var t sql.NullTime
-		err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state = 'waiting'`).Scan(&n, &t)
+		err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state IN ('queued', 'working', 'waiting') AND state = 'waiting'`).Scan(&n, &t)
 		return n, t.Time, err
 	}
-	err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state = 'waiting'`).Scan(&n, &min)
+	err = s.queryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state IN ('queued', 'working', 'waiting') AND state = 'waiting'`).Scan(&n, &min)
 	if err == nil && min.Valid {
 		err = first.parse(min.String)
 	}
@@ -706,19 +726,23 @@ func (s *Store) Writable(ctx context.Context) error {
 	if err := s.ckptErr.Load(); err != nil {
 		return *err
 	}
+	wctx := context.WithoutCancel(ctx)
+	probe := healthProbeID + "-" + s.owner
 	return s.groupWrite(ctx, func(tx *sql.Tx) error {
-		args := []any{healthProbeID, "health", s.dialect.timeArg(s.now()), "health"}
+		ctx := wctx
+		args := []any{probe, "health", s.dialect.timeArg(s.now()), "health"}
 		if s.dialect.enqueuePayload == "" {
 			args = append(args, []byte("{}"))
 		}
 		if _, err := s.txExec(ctx, tx, s.dialect.enqueue, args...); err != nil {
 			return err
 		}
-		_, err := s.txExec(ctx, tx, `DELETE FROM deliveries WHERE delivery_id = ?`, healthProbeID)
+		_, err := s.txExec(ctx, tx, `DELETE FROM deliveries WHERE delivery_id = ?`, probe)
 		return err
 	})
 }
 
-// healthProbeID is the delivery id of Writable's probe row; GitHub's ids
-// are UUIDs.
+// healthProbeID begins the delivery id of Writable's probe row, one per
+// process (replicas probing at once do not wait on one another's row);
+// GitHub's ids are UUIDs.
 const healthProbeID = "gitpoli-health-probe"
