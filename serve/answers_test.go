@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitpoli/gitpoli/internal/syncbuf"
 	"github.com/gitpoli/gitpoli/serve/audit"
+	"github.com/gitpoli/gitpoli/workbench/fixture"
 )
 
 // waitFor polls cond until it holds, or fails the test after 20 s.
@@ -274,5 +275,33 @@ func TestOwnCheckRerequestedIsDecided(t *testing.T) {
 	p := gh.waitPost(t)
 	if !strings.Contains(p.path, "/check-runs") {
 		t.Errorf("answered %s", p.path)
+	}
+}
+
+// TestNotAnsweredAgainOnceTheRunWentOn: a worker dies between GitHub
+// taking a deployment's answer and recording it. Claimed again, the
+// delivery finds its workflow run no longer waiting (GitHub went on with
+// the answer it had) and sends nothing: GitHub is answered once.
+func TestNotAnsweredAgainOnceTheRunWentOn(t *testing.T) {
+	gh, f := fakeGitHubFor(t, "deployment_protection_rule.staging-allowed.json")
+	h := startConfig(t, gh, "", func(c *Config) { c.Lease = 300 * time.Millisecond })
+	h.deliver("deployment_protection_rule", "went-on", withInstallation(t, f.Payload), "")
+	gh.waitPost(t)
+	h.waitState("went-on", "done")
+	gh.add(map[string]fixture.Response{
+		"GET /repos/product-os/deploynaut/actions/runs/12201231746": {Status: 200, Body: json.RawMessage(`{"id": 12201231746, "status": "in_progress", "conclusion": null}`)},
+	})
+	rewind(t, h, "went-on", true) // died between the answer and its record
+	h.waitState("went-on", "done")
+	time.Sleep(100 * time.Millisecond)
+	gh.mu.Lock()
+	posts := len(gh.posts)
+	gh.mu.Unlock()
+	if posts != 1 {
+		t.Errorf("%d answers; want the first alone", posts)
+	}
+	recs, _ := h.srv.Store().ForDelivery(context.Background(), "went-on")
+	if len(recs) != 1 || recs[0].Decision != "allow" || !strings.Contains(string(recs[0].Detail), "no longer waits (in_progress)") {
+		t.Errorf("records %+v", recs)
 	}
 }

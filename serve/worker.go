@@ -559,13 +559,34 @@ func (s *Server) decideDeployment(ctx context.Context, d *audit.Delivery, e *wor
 	if answeredBefore {
 		log.Info("answering with the decisions recorded before a restart", keyRepo, subj.Repo.String(), keyDecision, markdown.DeploymentState(outcomes), "audit_id", answering[0].ID)
 	}
-	answer, answerErr := s.answerDeployment(ctx, client, subj, outcomes, answering)
-	if status, _ := answer["status"].(int); answeredBefore && answerErr != nil && status >= 400 && status < 500 {
-		// GitHub refuses the answer: the first one reached it before the
-		// restart. The recorded decisions stand as they were told; one a
-		// reload added since was never GitHub's answer.
-		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status)
+	var answer map[string]any
+	var answerErr error
+	moved := ""
+	if answeredBefore {
+		// Whether GitHub still waits for an answer, where the run says
+		// so: a run that went on (approved before the restart, or
+		// rejected, cancelled or timed out) is not answered again. A run
+		// that cannot be read is answered: GitHub refuses a second answer.
+		moved = s.runMovedOn(ctx, client, subj)
+	}
+	if moved == "" {
+		answer, answerErr = s.answerDeployment(ctx, client, subj, outcomes, answering)
+	} else {
+		answer = map[string]any{"not_sent": "the workflow run no longer waits (" + moved + ")"}
+	}
+	if status, _ := answer["status"].(int); moved != "" || (answeredBefore && answerErr != nil && status >= 400 && status < 500) {
+		// GitHub has an answer: the first one reached it before the
+		// restart, or the run went on without it. The recorded decisions
+		// stand as they were told; one a reload added since was never
+		// GitHub's answer.
+		log.Info("GitHub already has the answer given before the restart", keyRepo, subj.Repo.String(), "status", status, "run", moved)
 		for _, rec := range answering {
+			if _, _, pending := answered(&rec); pending {
+				// GitHub never took it, and the run went on without it:
+				// never given, so an error, not counted.
+				s.recordAnswer(ctx, []audit.Record{rec}, answer, errors.New("not sent: the workflow run no longer waits for it"), false)
+				continue
+			}
 			if _, prior := priors[workbench.Policy(rec.Policy)]; prior {
 				if err := s.store.Annotate(ctx, rec.ID, "", detail(decidedIn(rec.Detail), answer, nil, false)); err != nil {
 					log.Error("record answer failed", "error", err.Error())
@@ -779,6 +800,24 @@ func (s *Server) answerDeployment(ctx context.Context, client *http.Client, subj
 		return answer, err
 	}
 	return answer, nil
+}
+
+// runMovedOn says how the deployment's workflow run stands when it no
+// longer waits for protection rules ("completed/success", ...), or ""
+// when it still waits or cannot be read.
+func (s *Server) runMovedOn(ctx context.Context, client *http.Client, subj workbench.Subject) string {
+	if len(subj.Invalid) > 0 || subj.RunID == 0 {
+		return ""
+	}
+	gh, err := s.gitHub(client)
+	if err != nil {
+		return ""
+	}
+	run, _, err := gh.Actions.GetWorkflowRunByID(ctx, subj.Repo.Owner, subj.Repo.Name, subj.RunID)
+	if err != nil || run.GetStatus() == "" || run.GetStatus() == "waiting" {
+		return ""
+	}
+	return strings.Trim(run.GetStatus()+"/"+run.GetConclusion(), "/")
 }
 
 // gitHub is a go-github client on the API root, over client.
