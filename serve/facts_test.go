@@ -38,15 +38,7 @@ func policyBotSources(t *testing.T, only ...string) workbench.Sources {
 
 func policyBotFixture(t *testing.T, name string) *fixture.Fixture {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("../examples/policy-bot/fixtures", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fixture.Parse(name, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return parseFixture(t, filepath.Join("../examples/policy-bot/fixtures", name))
 }
 
 // checkRuns waits for n check runs and returns each one's conclusion by

@@ -372,11 +372,17 @@ func fakeGitHubFor(t *testing.T, name string) (*fakeGitHub, *fixture.Fixture) {
 
 func loadFixture(t *testing.T, name string) *fixture.Fixture {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("../internal/testrepo/testdata/fixtures", name))
+	return parseFixture(t, filepath.Join("../internal/testrepo/testdata/fixtures", name))
+}
+
+// parseFixture reads and parses one fixture file.
+func parseFixture(t *testing.T, path string) *fixture.Fixture {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := fixture.Parse(name, data)
+	f, err := fixture.Parse(filepath.Base(path), data)
 	if err != nil {
 		t.Fatal(err)
 	}
