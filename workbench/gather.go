@@ -113,6 +113,7 @@ type subjectState struct {
 	done    map[string]bool
 	input   Input         // doc, converted; nil obj when doc changed since
 	teams   map[Team]bool // fetched, or failed to be
+	named   *namedTeams   // the teams the last engine's configs name
 
 	configs *repoConfigs
 

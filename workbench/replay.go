@@ -156,23 +156,56 @@ func (e *Engine) subjectInput(ctx context.Context, gs GatheredSubject, spec *Pol
 		specs = append(specs, spec)
 	}
 	keys := inputReads{}
-	teams := map[Team]bool{}
 	for _, sp := range specs {
-		r := e.reads[sp.Name]
-		for k := range r {
+		for k := range e.reads[sp.Name] {
 			keys[k] = true
 		}
-		if r.has("teams") && sp.Config != "" {
-			if cfg, _, _ := e.policyConfig(ctx, gs, sp, local); cfg != nil {
-				teamsNamed(cfg.Value, teams)
-			}
-		}
 	}
-	in, extra := gs.st.gather(ctx, keys, sortedTeams(teams))
+	var teams []Team
+	if keys.has("teams") {
+		teams = e.teamsNamed(ctx, gs, specs, local)
+	}
+	in, extra := gs.st.gather(ctx, keys, teams)
 	if gs.today != nil {
 		in = in.withDeploymentsToday(*gs.today)
 	}
 	return in, extra
+}
+
+// teamsNamed lists the teams the configs of the policies that read teams
+// name, worked out once per engine and config for a subject: every
+// policy deciding it would parse the same files again.
+func (e *Engine) teamsNamed(ctx context.Context, gs GatheredSubject, specs []*PolicySpec, local *Config) []Team {
+	st := gs.st
+	st.mu.Lock()
+	named := st.named
+	st.mu.Unlock()
+	if named != nil && named.e == e && named.local == local && len(named.specs) == len(specs) {
+		return named.teams
+	}
+	set := map[Team]bool{}
+	for _, sp := range specs {
+		if e.reads[sp.Name].has("teams") && sp.Config != "" {
+			if cfg, _, _ := e.policyConfig(ctx, gs, sp, local); cfg != nil {
+				teamsNamed(cfg.Value, set)
+			}
+		}
+	}
+	teams := sortedTeams(set)
+	if ctx.Err() == nil {
+		st.mu.Lock()
+		st.named = &namedTeams{e: e, local: local, specs: specs, teams: teams}
+		st.mu.Unlock()
+	}
+	return teams
+}
+
+// namedTeams is the teams an engine's policies name for a subject.
+type namedTeams struct {
+	e     *Engine
+	local *Config
+	specs []*PolicySpec
+	teams []Team
 }
 
 // policyConfig is the config a policy decides the subject with, where it
