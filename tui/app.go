@@ -95,16 +95,16 @@ type Model struct {
 	gen     int
 	cancel  context.CancelFunc
 
-	active    view
-	lists     [numViews]listPane
-	filtering bool
-	filter    textinput.Model
-	detail    viewport.Model
-	inDetail  bool
-	help      help.Model
-	showHelp  bool
+	active view
+	lists  [numViews]listPane
+	// mode is what the keys go to: the lists, or one of the inputs and
+	// overlays drawn over them.
+	mode     mode
+	filter   textinput.Model
+	detail   viewport.Model
+	inDetail bool
+	help     help.Model
 
-	prompting bool
 	// promptDiff says the prompt asks for a git revision, not a PR.
 	promptDiff bool
 	prompt     textinput.Model
@@ -296,7 +296,7 @@ func (m *Model) show(snap *session.Snapshot) {
 	// What a save changed, or broke, is what the author wants to see
 	// first.
 	switch {
-	case m.filtering:
+	case m.mode == modeFilter:
 	case snap.Stale:
 		m.active = viewProblems
 	case len(m.changes) > 0:
@@ -305,56 +305,83 @@ func (m *Model) show(snap *session.Snapshot) {
 	m.refreshRows()
 }
 
+// mode says where keys go.
+type mode int
+
+const (
+	modeList   mode = iota // the lists and the detail pane
+	modeFilter             // the filter line of the list
+	modePrompt             // the prompt for a pull request or a revision
+	modeHelp               // the keys' help, over the lists
+)
+
+// handleKey gives a key to the input or overlay that has it, else to
+// the lists.
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	k := m.keys
-	if m.prompting {
-		switch {
-		case msg.Type == tea.KeyEsc:
-			m.prompting = false
-			m.prompt.Blur()
-			return m, nil
-		case msg.Type == tea.KeyEnter:
-			m.prompting = false
-			m.prompt.Blur()
-			if m.promptDiff {
-				return m, m.diffAgainst(strings.TrimSpace(m.prompt.Value()))
-			}
-			return m, m.fetchLive(strings.TrimSpace(m.prompt.Value()))
-		}
-		var cmd tea.Cmd
-		m.prompt, cmd = m.prompt.Update(msg)
-		return m, cmd
-	}
-	if m.filtering {
-		switch msg.Type {
-		case tea.KeyEsc:
-			m.filtering = false
-			m.filter.SetValue("")
-			m.filter.Blur()
-			m.lists[m.active].SetFilter("")
-			m.updateDetail()
-			return m, nil
-		case tea.KeyEnter, tea.KeyUp, tea.KeyDown:
-			m.filtering = false
-			m.filter.Blur()
-			if msg.Type != tea.KeyEnter {
-				return m.handleKey(msg)
-			}
-			return m, nil
-		}
-		var cmd tea.Cmd
-		m.filter, cmd = m.filter.Update(msg)
-		m.lists[m.active].SetFilter(m.filter.Value())
-		m.updateDetail()
-		return m, cmd
-	}
-	if m.showHelp {
-		if key.Matches(msg, k.Quit) {
+	switch m.mode {
+	case modePrompt:
+		return m.promptKey(msg)
+	case modeFilter:
+		return m.filterKey(msg)
+	case modeHelp:
+		if key.Matches(msg, m.keys.Quit) {
 			return m, tea.Quit
 		}
-		m.showHelp = false
+		m.mode = modeList
 		return m, nil
 	}
+	return m.listKey(msg)
+}
+
+// promptKey edits the prompt; Enter asks for what it names.
+func (m Model) promptKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch msg.Type {
+	case tea.KeyEsc:
+		m.mode = modeList
+		m.prompt.Blur()
+		return m, nil
+	case tea.KeyEnter:
+		m.mode = modeList
+		m.prompt.Blur()
+		if m.promptDiff {
+			return m, m.diffAgainst(strings.TrimSpace(m.prompt.Value()))
+		}
+		return m, m.fetchLive(strings.TrimSpace(m.prompt.Value()))
+	}
+	var cmd tea.Cmd
+	m.prompt, cmd = m.prompt.Update(msg)
+	return m, cmd
+}
+
+// filterKey edits the list's filter as it is typed; Esc clears it, Enter
+// keeps it, and the arrows keep it and move.
+func (m Model) filterKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch msg.Type {
+	case tea.KeyEsc:
+		m.mode = modeList
+		m.filter.SetValue("")
+		m.filter.Blur()
+		m.lists[m.active].SetFilter("")
+		m.updateDetail()
+		return m, nil
+	case tea.KeyEnter, tea.KeyUp, tea.KeyDown:
+		m.mode = modeList
+		m.filter.Blur()
+		if msg.Type != tea.KeyEnter {
+			return m.listKey(msg)
+		}
+		return m, nil
+	}
+	var cmd tea.Cmd
+	m.filter, cmd = m.filter.Update(msg)
+	m.lists[m.active].SetFilter(m.filter.Value())
+	m.updateDetail()
+	return m, cmd
+}
+
+// listKey is a key of the lists and the detail pane.
+func (m Model) listKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
 	switch {
 	case key.Matches(msg, k.Quit):
 		if m.cancel != nil {
@@ -362,7 +389,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, tea.Quit
 	case key.Matches(msg, k.Help):
-		m.showHelp = true
+		m.mode = modeHelp
 	case key.Matches(msg, k.ClearFilter):
 		if m.inDetail {
 			m.inDetail = false
@@ -372,7 +399,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.updateDetail()
 		}
 	case key.Matches(msg, k.Filter):
-		m.filtering = true
+		m.mode = modeFilter
 		m.inDetail = false
 		m.filter.SetValue(m.lists[m.active].filter)
 		return m, m.filter.Focus()
@@ -416,7 +443,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 // ask opens the prompt, for a git revision (diff) or a pull request.
 func (m *Model) ask(diff bool, prompt, placeholder string) tea.Cmd {
-	m.prompting, m.promptDiff = true, diff
+	m.mode, m.promptDiff = modePrompt, diff
 	m.prompt.Prompt, m.prompt.Placeholder = prompt, placeholder
 	m.prompt.SetValue("")
 	return m.prompt.Focus()
@@ -451,33 +478,19 @@ func (m *Model) move(n int) {
 	m.updateDetail()
 }
 
-// refreshRows rebuilds every list from the snapshot.
+// refreshRows rebuilds every list from the workbench's state.
 func (m *Model) refreshRows() {
-	st := m.styles
-	if s := m.snap; s != nil {
-		m.testOrder = testOrder(s.Tests)
-		m.lists[viewTests].SetRows(testRows(st, s.Tests, m.testOrder))
-		m.lists[viewFixtures].SetRows(fixtureRows(st, s.Fixtures))
-		problems := &m.lists[viewProblems]
-		before := problems.problemCount()
-		problems.SetRows(append(problemRows(st, s.Problems, s.Warnings), policyRows(st, s.Engine)...))
-		if len(s.Problems) > before {
-			// A new problem is what the view is for: show it, not the
-			// policy that was selected.
-			problems.cursor, problems.offset = 0, 0
-			problems.clamp()
-		}
+	problems := &m.lists[viewProblems]
+	before := problems.problemCount()
+	for v := range numViews {
+		m.lists[v].SetRows(panes[v].rows(m))
 	}
-	m.lists[viewChanged].SetRows(changeRows(st, m.changes))
-	var live []row
-	if m.live != nil {
-		for i, o := range m.live.Outcomes {
-			text := fmt.Sprintf("%s %s", m.live.PR.PR, strings.TrimSpace(outcomeSummary(o)))
-			live = append(live, row{key: strconv.Itoa(i), text: mark(st, o.Decision.Allow) + " " + text, plain: text})
-		}
+	if m.snap != nil && len(m.snap.Problems) > before {
+		// A new problem is what the view is for: show it, not the policy
+		// that was selected.
+		problems.cursor, problems.offset = 0, 0
+		problems.clamp()
 	}
-	m.lists[viewLive].SetRows(live)
-	m.lists[viewDiff].SetRows(changeRows(st, m.diffChanges))
 	m.updateDetail()
 }
 
@@ -495,56 +508,12 @@ func (m *Model) updateDetail() {
 }
 
 func (m *Model) detailText() string {
-	st := m.styles
-	l := &m.lists[m.active]
-	i := l.Selected()
-	s := m.snap
-	var text string
-	switch {
-	case m.active == viewDiff && m.diffErr != nil:
-		text = st.Fail.Render("diff: ") + m.diffErr.Error()
-	case m.active == viewDiff && i >= 0:
-		l := diffLabels
-		if m.diffShadow {
-			l = shadowLabels
-		}
-		text = changeDetail(st, m.diffChanges[i], l) + "\n" + st.Muted.Render("compared with "+m.diffRef)
-	case m.active == viewDiff:
-		text = st.Muted.Render("nothing differs from " + m.diffRef)
-	case m.active == viewLive && m.liveErr != nil:
-		text = st.Fail.Render("live pull request: ") + m.liveErr.Error()
-	case m.active == viewLive && m.live != nil && i >= 0:
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s  %s\n", st.Bold.Render(m.live.PR.PR.String()), st.Muted.Render(m.live.PR.HeadRef+" → "+m.live.PR.BaseRef))
-		writeOutcome(&b, st, m.engine(), m.live.Outcomes[i])
-		b.WriteString("\n" + st.Muted.Render("s saves this pull request as a fixture"))
-		text = b.String()
-	case i < 0 || s == nil:
-		text = st.Muted.Render(m.emptyText())
-	case m.active == viewTests:
-		text = testDetail(st, s.Tests[m.testOrder[i]])
-	case m.active == viewFixtures:
-		text = fixtureDetail(st, m.engine(), s.Fixtures[i])
-	case m.active == viewChanged:
-		text = changeDetail(st, m.changes[i], saveLabels)
-	case m.active == viewProblems && i < len(s.Findings()):
-		text = problemDetail(st, s.Findings()[i])
-	case m.active == viewProblems:
-		text = policyDetail(st, s.Engine, s.Engine.Policies()[i-len(s.Findings())])
+	p := panes[m.active]
+	text := p.empty(m)
+	if i := m.lists[m.active].Selected(); i >= 0 && (m.snap != nil || m.active >= viewLive) {
+		text = p.detail(m, i)
 	}
 	return lipgloss.NewStyle().Width(max(m.detail.Width, 10)).Render(text)
-}
-
-func (m *Model) emptyText() string {
-	switch {
-	case m.snap == nil:
-		return "running…"
-	case m.active == viewChanged:
-		return "nothing changed since the previous run"
-	case m.active == viewProblems:
-		return "no problems: policies compile, config is valid"
-	}
-	return "nothing to show"
 }
 
 func (m *Model) engine() *workbench.Engine {
@@ -694,15 +663,15 @@ func (m Model) View() string {
 	left := listStyle.Width(leftW - 2).Height(bodyH - 2).Render(m.lists[m.active].View(st, !m.inDetail))
 	right := detailStyle.Width(rightW - 2).Height(bodyH - 2).Render(m.detail.View())
 	body := lipgloss.JoinHorizontal(lipgloss.Top, left, right)
-	if m.showHelp {
+	if m.mode == modeHelp {
 		body = st.FocusedPane.Width(m.width - 2).Height(bodyH - 2).Render(
 			st.Title.Render("keys") + "\n\n" + m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" + st.Muted.Render("any key closes this help"))
 	}
 	footer := m.help.ShortHelpView(m.keys.ShortHelp())
 	switch {
-	case m.prompting:
+	case m.mode == modePrompt:
 		footer = m.prompt.View()
-	case m.filtering:
+	case m.mode == modeFilter:
 		footer = st.Filter.Render(m.filter.View())
 	case m.fetching:
 		footer = m.spinner.View() + " working…"

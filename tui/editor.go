@@ -42,33 +42,11 @@ func editorArgs(editor, file string, line int) []string {
 // of a decision's first violation (else its config line), a problem, a
 // policy's annotation.
 func (m *Model) selectedPos() (workbench.Pos, bool) {
-	s := m.snap
 	i := m.lists[m.active].Selected()
-	if s == nil || i < 0 {
+	if m.snap == nil || i < 0 {
 		return workbench.Pos{}, false
 	}
-	switch m.active {
-	case viewTests:
-		return s.Tests[m.testOrder[i]].Pos, true
-	case viewFixtures:
-		for _, o := range s.Fixtures[i].Outcomes {
-			for _, v := range o.Decision.Violations {
-				switch {
-				case v.Rule != nil:
-					return *v.Rule, true
-				case v.Config != nil && !strings.Contains(v.Config.File, "@"):
-					return *v.Config, true
-				}
-			}
-		}
-	case viewProblems:
-		findings := s.Findings()
-		if i < len(findings) {
-			return findings[i].Pos, findings[i].File != ""
-		}
-		return s.Engine.Policies()[i-len(findings)].Pos, true
-	}
-	return workbench.Pos{}, false
+	return panes[m.active].pos(m, i)
 }
 
 // edit hands the terminal to the editor at the selected item's line.
