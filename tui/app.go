@@ -5,13 +5,9 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +18,6 @@ import (
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gitpoli/gitpoli/workbench"
 	"github.com/gitpoli/gitpoli/workbench/fixture"
@@ -523,117 +518,6 @@ func (m *Model) engine() *workbench.Engine {
 	return m.snap.Engine
 }
 
-var prRef = regexp.MustCompile(`^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)#([0-9]+)$`)
-
-func (m *Model) fetchLive(ref string) tea.Cmd {
-	mm := prRef.FindStringSubmatch(ref)
-	if mm == nil {
-		m.liveErr, m.live = fmt.Errorf("%q is not owner/repo#N", ref), nil
-		m.active = viewLive
-		m.refreshRows()
-		return nil
-	}
-	token := m.opts.GitHubToken
-	if token == "" {
-		m.liveErr, m.live = errors.New("set GITHUB_TOKEN to a token that can read the repository (export GITHUB_TOKEN=...), then start gitpoli again"), nil
-		m.active = viewLive
-		m.refreshRows()
-		return nil
-	}
-	e := m.engine()
-	if e == nil {
-		m.flash = "the policies do not compile: fix them first"
-		return nil
-	}
-	n, _ := strconv.Atoi(mm[3])
-	pr := workbench.PR{Repo: workbench.Repo{Owner: mm[1], Name: mm[2]}, Number: n}
-	opts := fixture.LiveOptions{Token: token, APIURL: m.opts.GitHubAPIURL, Transport: m.opts.Transport}
-	m.fetching = true
-	return tea.Batch(m.spinner.Tick, func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		live, err := fixture.FetchLive(ctx, e, pr, opts)
-		return liveMsg{live: live, err: err}
-	})
-}
-
-// diffAgainst runs everything at a git revision (read from git objects)
-// and compares it with what is on screen.
-func (m *Model) diffAgainst(ref string) tea.Cmd {
-	current := m.snap
-	if current == nil {
-		m.flash = "wait for the first run to finish"
-		return nil
-	}
-	root, defaults := m.opts.Workspace.Root, m.opts.Workspace.Defaults
-	m.fetching = true
-	return tea.Batch(m.spinner.Tick, func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		rev := ref
-		if rev == "" {
-			var err error
-			if rev, err = session.MergeBase(ctx, root); err != nil {
-				return diffMsg{ref: "the default branch", err: err}
-			}
-		}
-		base, err := session.AtRevision(ctx, root, rev, defaults, m.opts.Workspace.EngineOptions...)
-		if err != nil {
-			return diffMsg{ref: rev, err: err}
-		}
-		return diffMsg{ref: rev, changes: session.Diff(base, current)}
-	})
-}
-
-// shadow shows the shadow policies' disagreements with the enforced
-// decisions in the diff view: before is what was enforced, now what the
-// shadow policies decided.
-func (m *Model) shadow() tea.Cmd {
-	if m.opts.Shadow == nil {
-		m.flash = "start the workbench with --db FILE or --db postgres://... (the audit database of gitpoli serve) to read shadow disagreements"
-		return nil
-	}
-	read, ref := m.opts.Shadow, "the shadow policies in "+m.opts.ShadowSource
-	m.fetching = true
-	return tea.Batch(m.spinner.Tick, func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		changes, err := read(ctx)
-		return diffMsg{ref: ref, changes: changes, err: err, shadow: true}
-	})
-}
-
-func (m *Model) saveLive() tea.Cmd {
-	if m.live == nil {
-		m.flash = "no live pull request to save: press p first"
-		return nil
-	}
-	live := m.live
-	dir := filepath.Join(m.opts.Workspace.Root, "fixtures")
-	now := m.opts.Now()
-	return func() tea.Msg {
-		data, err := live.Fixture(now).Marshal()
-		if err != nil {
-			return savedMsg{err: err}
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return savedMsg{err: err}
-		}
-		path := filepath.Join(dir, live.FileName())
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return savedMsg{err: err}
-		}
-		return savedMsg{path: filepath.Join("fixtures", live.FileName())}
-	}
-}
-
-func shortRev(rev string) string {
-	if len(rev) == 40 {
-		return rev[:8]
-	}
-	return rev
-}
-
 // layout sizes the panes for the window.
 func (m *Model) layout() {
 	bodyH := max(m.height-5, 3) // header, banner, tabs, help; borders below
@@ -680,139 +564,4 @@ func (m Model) View() string {
 	}
 	out := lipgloss.JoinVertical(lipgloss.Left, header, banner, tabs, body, footer)
 	return clip(out, m.width, m.height)
-}
-
-// clip keeps the frame within the window, so a narrow terminal never
-// scrolls.
-func clip(s string, w, h int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > h {
-		lines = lines[:h]
-	}
-	for i, l := range lines {
-		if ansi.StringWidth(l) > w {
-			lines[i] = ansi.Truncate(l, w, "")
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (m Model) headerView() string {
-	st := m.styles
-	title := st.Title.Render("gitpoli workbench")
-	if m.snap == nil {
-		return title + "  " + st.Muted.Render("running…")
-	}
-	s := m.snap
-	tp, tf := s.TestCounts()
-	fm, fx := s.FixtureCounts()
-	cp := len(s.ConfigProblems())
-	// Narrower, the words go before the figures: every figure stays whole.
-	// The width is judged with the run's figures at their widest, so that
-	// the header does not change shape from one run to the next.
-	took := s.Took.Round(time.Millisecond).String()
-	for short := 0; ; short++ {
-		name, config, run := title, "config valid", fmt.Sprintf("run #%d · %s", s.Gen, took)
-		if cp > 0 {
-			config = "config: " + plural(cp, "problem", "problems")
-		}
-		if short >= 1 {
-			name = st.Title.Render("gitpoli")
-			run = fmt.Sprintf("#%d · %s", s.Gen, took)
-		}
-		if short >= 2 {
-			config = "config"
-			if cp > 0 {
-				config = fmt.Sprintf("config %d", cp)
-			}
-		}
-		switch {
-		case s.TestsPending:
-			run = m.spinner.View() + " tests running · " + run
-		case m.running:
-			run = m.spinner.View() + " running · " + run
-		}
-		header := strings.Join([]string{
-			name,
-			mark(st, tf == 0) + fmt.Sprintf(" tests %d/%d", tp, tp+tf),
-			mark(st, fx == 0) + fmt.Sprintf(" fixtures %d/%d", fm, fm+fx),
-			mark(st, cp == 0) + " " + config,
-			st.Muted.Render(run),
-		}, "  ")
-		widest := lipgloss.Width(header) - len(took) + len("999ms") + 3 // "#9999"
-		if short == 2 || m.width == 0 || widest <= m.width {
-			return header
-		}
-	}
-}
-
-// plural is "1 problem", "2 problems".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func (m Model) bannerView() string {
-	st := m.styles
-	s := m.snap
-	switch {
-	case m.runErr != nil:
-		return st.ErrorBanner.Render("run failed: " + m.runErr.Error())
-	case s == nil:
-		return ""
-	case s.Stale:
-		first := ""
-		for _, p := range s.Problems {
-			if p.Code == "rego" {
-				first = ": " + p.String()
-				break
-			}
-		}
-		return st.ErrorBanner.Render("STALE — the policies do not compile" + first + " (showing the last good results)")
-	case len(s.Problems) > 0:
-		return st.ErrorBanner.Render(plural(len(s.Problems), "problem", "problems") + ": " + s.Problems[0].String())
-	case len(m.changes) > 0:
-		flips := 0
-		for _, c := range m.changes {
-			if c.Flipped {
-				flips++
-			}
-		}
-		return st.Banner.Render(fmt.Sprintf("%d changed since the previous run, %d flipped (view 3)", len(m.changes), flips))
-	case s.OK():
-		return st.Pass.Render("all green: every test passes, every fixture decides as expected")
-	}
-	return st.Fail.Render("failures: see tests and fixtures")
-}
-
-func (m Model) tabsView() string {
-	st := m.styles
-	var tabs []string
-	for v := view(0); v < m.numTabs(); v++ {
-		label := fmt.Sprintf("%d %s", v+1, v.title())
-		if v == viewDiff && m.diffShadow {
-			label += " vs shadow"
-		} else if v == viewDiff && m.diffRef != "" {
-			label += " vs " + shortRev(m.diffRef)
-		}
-		switch {
-		case v == viewChanged:
-			label += fmt.Sprintf(" (%d)", len(m.lists[v].rows))
-		case v == viewProblems && m.snap != nil:
-			label += fmt.Sprintf(" (%d)", len(m.snap.Problems))
-		case v == viewProblems:
-			label += " (0)"
-		}
-		if f := m.lists[v].filter; f != "" {
-			label += " /" + f
-		}
-		if v == m.active {
-			tabs = append(tabs, st.ActiveTab.Render(label))
-		} else {
-			tabs = append(tabs, st.Tab.Render(label))
-		}
-	}
-	return strings.Join(tabs, "")
 }
