@@ -91,7 +91,8 @@ type Model struct {
 	cancel  context.CancelFunc
 
 	active view
-	lists  [numViews]listPane
+	// views are the views, each a component of its own.
+	views [numViews]viewPane
 	// mode is what the keys go to: the lists, or one of the inputs and
 	// overlays drawn over them.
 	mode     mode
@@ -136,6 +137,9 @@ func New(opts Options) Model {
 		detail:  viewport.New(40, 10),
 		width:   80,
 		height:  24,
+	}
+	for v := range m.views {
+		m.views[v].pane = panes[v]
 	}
 	m.filter.Prompt = "/"
 	m.help.Styles.ShortKey, m.help.Styles.FullKey = st.HelpKey, st.HelpKey
@@ -356,7 +360,7 @@ func (m Model) filterKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.mode = modeList
 		m.filter.SetValue("")
 		m.filter.Blur()
-		m.lists[m.active].SetFilter("")
+		m.views[m.active].SetFilter("")
 		m.updateDetail()
 		return m, nil
 	case tea.KeyEnter, tea.KeyUp, tea.KeyDown:
@@ -369,7 +373,7 @@ func (m Model) filterKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	var cmd tea.Cmd
 	m.filter, cmd = m.filter.Update(msg)
-	m.lists[m.active].SetFilter(m.filter.Value())
+	m.views[m.active].SetFilter(m.filter.Value())
 	m.updateDetail()
 	return m, cmd
 }
@@ -389,25 +393,27 @@ func (m Model) listKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if m.inDetail {
 			m.inDetail = false
 		} else {
-			m.lists[m.active].SetFilter("")
+			m.views[m.active].SetFilter("")
 			m.filter.SetValue("")
 			m.updateDetail()
 		}
 	case key.Matches(msg, k.Filter):
 		m.mode = modeFilter
 		m.inDetail = false
-		m.filter.SetValue(m.lists[m.active].filter)
+		m.filter.SetValue(m.views[m.active].filter)
 		return m, m.filter.Focus()
 	case key.Matches(msg, k.Detail):
 		m.inDetail = !m.inDetail
+	case !m.inDetail && m.views[m.active].Update(msg, k):
+		m.updateDetail()
 	case key.Matches(msg, k.Up):
-		m.move(-1)
+		m.scrollDetail(-1)
 	case key.Matches(msg, k.Down):
-		m.move(1)
+		m.scrollDetail(1)
 	case key.Matches(msg, k.PageUp):
-		m.move(-m.lists[m.active].height)
+		m.scrollDetail(-m.views[m.active].height)
 	case key.Matches(msg, k.PageDown):
-		m.move(m.lists[m.active].height)
+		m.scrollDetail(m.views[m.active].height)
 	case key.Matches(msg, k.NextTab):
 		m.switchTo((m.active + 1) % m.numTabs())
 	case key.Matches(msg, k.PrevTab):
@@ -460,25 +466,21 @@ func (m *Model) switchTo(v view) {
 	m.updateDetail()
 }
 
-func (m *Model) move(n int) {
-	if m.inDetail {
-		if n < 0 {
-			m.detail.ScrollUp(-n)
-		} else {
-			m.detail.ScrollDown(n)
-		}
-		return
+// scrollDetail scrolls the detail pane, when it has the keys.
+func (m *Model) scrollDetail(n int) {
+	if n < 0 {
+		m.detail.ScrollUp(-n)
+	} else {
+		m.detail.ScrollDown(n)
 	}
-	m.lists[m.active].Move(n)
-	m.updateDetail()
 }
 
 // refreshRows rebuilds every list from the workbench's state.
 func (m *Model) refreshRows() {
-	problems := &m.lists[viewProblems]
+	problems := &m.views[viewProblems]
 	before := problems.problemCount()
-	for v := range numViews {
-		m.lists[v].SetRows(panes[v].rows(m))
+	for v := range m.views {
+		m.views[v].Refresh(m)
 	}
 	if m.snap != nil && len(m.snap.Problems) > before {
 		// A new problem is what the view is for: show it, not the policy
@@ -503,9 +505,9 @@ func (m *Model) updateDetail() {
 }
 
 func (m *Model) detailText() string {
-	p := panes[m.active]
+	p := m.views[m.active]
 	text := p.empty(m)
-	if i := m.lists[m.active].Selected(); i >= 0 && (m.snap != nil || m.active >= viewLive) {
+	if i := m.views[m.active].Selected(); i >= 0 && (m.snap != nil || m.active >= viewLive) {
 		text = p.detail(m, i)
 	}
 	return lipgloss.NewStyle().Width(max(m.detail.Width, 10)).Render(text)
@@ -523,8 +525,8 @@ func (m *Model) layout() {
 	bodyH := max(m.height-5, 3) // header, banner, tabs, help; borders below
 	leftW := max(m.width*2/5, 24)
 	rightW := max(m.width-leftW, 20)
-	for i := range m.lists {
-		m.lists[i].SetSize(leftW-2, bodyH-2)
+	for i := range m.views {
+		m.views[i].SetSize(leftW-2, bodyH-2)
 	}
 	m.detail.Width, m.detail.Height = rightW-2, bodyH-2
 	m.help.Width = m.width
@@ -544,7 +546,7 @@ func (m Model) View() string {
 	if m.inDetail {
 		listStyle, detailStyle = st.Pane, st.FocusedPane
 	}
-	left := listStyle.Width(leftW - 2).Height(bodyH - 2).Render(m.lists[m.active].View(st, !m.inDetail))
+	left := listStyle.Width(leftW - 2).Height(bodyH - 2).Render(m.views[m.active].View(st, !m.inDetail))
 	right := detailStyle.Width(rightW - 2).Height(bodyH - 2).Render(m.detail.View())
 	body := lipgloss.JoinHorizontal(lipgloss.Top, left, right)
 	if m.mode == modeHelp {

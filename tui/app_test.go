@@ -136,12 +136,12 @@ func TestModelState(t *testing.T) {
 	}
 	// Filtering narrows the list; esc clears it.
 	m = press(m, "2", "/", "o", "w", "n", "e", "r", "s")
-	if got := len(m.lists[viewFixtures].visible); got != 2 {
+	if got := len(m.views[viewFixtures].visible); got != 2 {
 		t.Errorf("filter owners: %d rows, want 2", got)
 	}
 	m = press(m, "esc")
-	if got := len(m.lists[viewFixtures].visible); got != len(m.lists[viewFixtures].rows) {
-		t.Errorf("after esc: %d of %d rows", got, len(m.lists[viewFixtures].rows))
+	if got := len(m.views[viewFixtures].visible); got != len(m.views[viewFixtures].rows) {
+		t.Errorf("after esc: %d of %d rows", got, len(m.views[viewFixtures].rows))
 	}
 	// A run that finishes after a newer one started is dropped.
 	stale := m.startRunCmd()

@@ -129,13 +129,13 @@ func (m Model) tabsView() string {
 		}
 		switch {
 		case v == viewChanged:
-			label += fmt.Sprintf(" (%d)", len(m.lists[v].rows))
+			label += fmt.Sprintf(" (%d)", len(m.views[v].rows))
 		case v == viewProblems && m.snap != nil:
 			label += fmt.Sprintf(" (%d)", len(m.snap.Problems))
 		case v == viewProblems:
 			label += " (0)"
 		}
-		if f := m.lists[v].filter; f != "" {
+		if f := m.views[v].filter; f != "" {
 			label += " /" + f
 		}
 		if v == m.active {

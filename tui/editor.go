@@ -42,11 +42,11 @@ func editorArgs(editor, file string, line int) []string {
 // of a decision's first violation (else its config line), a problem, a
 // policy's annotation.
 func (m *Model) selectedPos() (workbench.Pos, bool) {
-	i := m.lists[m.active].Selected()
+	i := m.views[m.active].Selected()
 	if m.snap == nil || i < 0 {
 		return workbench.Pos{}, false
 	}
-	return panes[m.active].pos(m, i)
+	return m.views[m.active].pos(m, i)
 }
 
 // edit hands the terminal to the editor at the selected item's line.

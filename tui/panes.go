@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/gitpoli/gitpoli/workbench"
 )
 
@@ -13,7 +16,8 @@ import (
 // where the row's item is written (for e). The Model holds the state and
 // the keys; each view's own knowledge is here, one type per view.
 type pane interface {
-	rows(m *Model) []row
+	// content is the rows of the view's list.
+	content(m *Model) []row
 	// detail is the detail pane's text for row i of the list.
 	detail(m *Model, i int) string
 	// empty is the detail pane's text when no row is selected.
@@ -24,6 +28,43 @@ type pane interface {
 
 // panes are the views' panes, in view order.
 var panes = [numViews]pane{testsPane{}, fixturesPane{}, changedPane{}, problemsPane{}, livePane{}, diffPane{}}
+
+// viewPane is one view as a component, as soft-serve's panes are: it
+// starts, takes the keys that move within it, sizes and draws its own
+// list (listPane's SetSize and View), and its pane knows what the list
+// holds.
+type viewPane struct {
+	pane
+	listPane
+}
+
+// Init starts nothing: a view shows what the workbench already holds.
+func (v *viewPane) Init() tea.Cmd { return nil }
+
+// Update moves within the list for the keys that do so, and reports
+// whether it took the key.
+func (v *viewPane) Update(msg tea.Msg, k KeyMap) bool {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return false
+	}
+	switch {
+	case key.Matches(km, k.Up):
+		v.Move(-1)
+	case key.Matches(km, k.Down):
+		v.Move(1)
+	case key.Matches(km, k.PageUp):
+		v.Move(-v.height)
+	case key.Matches(km, k.PageDown):
+		v.Move(v.height)
+	default:
+		return false
+	}
+	return true
+}
+
+// Refresh remakes the list's rows from the workbench's state.
+func (v *viewPane) Refresh(m *Model) { v.SetRows(v.content(m)) }
 
 // noPos is pos for a pane whose rows are written nowhere.
 type noPos struct{}
@@ -39,7 +80,7 @@ func emptyDefault(m *Model, text string) string {
 
 type testsPane struct{}
 
-func (testsPane) rows(m *Model) []row {
+func (testsPane) content(m *Model) []row {
 	if m.snap == nil {
 		return nil
 	}
@@ -58,7 +99,7 @@ func (testsPane) pos(m *Model, i int) (workbench.Pos, bool) {
 
 type fixturesPane struct{}
 
-func (fixturesPane) rows(m *Model) []row {
+func (fixturesPane) content(m *Model) []row {
 	if m.snap == nil {
 		return nil
 	}
@@ -89,7 +130,7 @@ func (fixturesPane) pos(m *Model, i int) (workbench.Pos, bool) {
 
 type changedPane struct{ noPos }
 
-func (changedPane) rows(m *Model) []row { return changeRows(m.styles, m.changes) }
+func (changedPane) content(m *Model) []row { return changeRows(m.styles, m.changes) }
 func (changedPane) detail(m *Model, i int) string {
 	return changeDetail(m.styles, m.changes[i], saveLabels)
 }
@@ -100,7 +141,7 @@ func (changedPane) empty(m *Model) string {
 // problemsPane lists the problems, then the warnings, then the policies.
 type problemsPane struct{}
 
-func (problemsPane) rows(m *Model) []row {
+func (problemsPane) content(m *Model) []row {
 	s := m.snap
 	if s == nil {
 		return nil
@@ -128,7 +169,7 @@ func (problemsPane) pos(m *Model, i int) (workbench.Pos, bool) {
 // livePane is a live pull request's decisions.
 type livePane struct{ noPos }
 
-func (livePane) rows(m *Model) []row {
+func (livePane) content(m *Model) []row {
 	if m.live == nil {
 		return nil
 	}
@@ -161,7 +202,7 @@ func (livePane) empty(m *Model) string {
 // decides differently.
 type diffPane struct{ noPos }
 
-func (diffPane) rows(m *Model) []row { return changeRows(m.styles, m.diffChanges) }
+func (diffPane) content(m *Model) []row { return changeRows(m.styles, m.diffChanges) }
 func (diffPane) detail(m *Model, i int) string {
 	if m.diffErr != nil {
 		return diffPane{}.empty(m)
