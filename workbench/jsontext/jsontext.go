@@ -15,7 +15,8 @@
 // (github.com/go-json-experiment/json v1.27.2), decoding the whole
 // payload in Normalize's place with case-insensitive names as
 // encoding/json matches them, closes most of that gap but not all of it:
-// cold replay +20%.
+// cold replay +20%; decoding each fixture whole with it, loading them
+// +17%.
 package jsontext
 
 import "encoding/binary"
