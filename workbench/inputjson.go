@@ -16,6 +16,8 @@ import (
 // writes them straight back. Both give exactly what encoding/json gives —
 // FuzzInputJSON holds them to it — and hand anything unusual (escapes,
 // non-ASCII text, a value encoding/json would reject) back to it.
+// Reading an input document takes 2.6 µs this way and 8.0 µs through
+// ast.ValueFromReader (BenchmarkParseInput; package jsontext's doc).
 
 // parseJSON reads one JSON value filling all of data but for surrounding
 // white space. ok is false when data is not valid JSON.
