@@ -32,19 +32,27 @@ func (h *harness) state(id string) string {
 	return st
 }
 
+// gitHubDown is a fake GitHub with a deployment's and a pull request's
+// recordings that fails every answer until a test clears gh.fail.
+func gitHubDown(t *testing.T) (dep, pr *fixture.Fixture, gh *fakeGitHub) {
+	t.Helper()
+	dep = loadFixture(t, "deployment_protection_rule.staging-allowed.json")
+	pr = loadFixture(t, "pull_request.opened.dco-missing.json")
+	gh = newFakeGitHub(t)
+	gh.add(dep.Responses)
+	gh.add(pr.Responses)
+	gh.fail["/deployment_protection_rule"] = 1 << 30
+	gh.fail["/check-runs"] = 1 << 30
+	return dep, pr, gh
+}
+
 // TestAnswersWaitForGitHub: GitHub fails every answer (502) for a while.
 // A deployment's answer and a pull request's check run are not lost:
 // their deliveries wait and are tried again, with backoff, and once
 // GitHub is back each answer reaches it exactly once, with the decision
 // first made. Each try is counted in its audit record.
 func TestAnswersWaitForGitHub(t *testing.T) {
-	dep := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	pr := loadFixture(t, "pull_request.opened.dco-missing.json")
-	gh := newFakeGitHub(t)
-	gh.add(dep.Responses)
-	gh.add(pr.Responses)
-	gh.fail["/deployment_protection_rule"] = 1 << 30
-	gh.fail["/check-runs"] = 1 << 30
+	dep, pr, gh := gitHubDown(t)
 	h := startConfig(t, gh, "", func(c *Config) { c.AnswerRetryBase = 20 * time.Millisecond })
 	h.deliver("deployment_protection_rule", "down-dep", withInstallation(t, dep.Payload), "")
 	h.deliver("pull_request", "down-pr", withInstallation(t, pr.Payload), "")
@@ -186,13 +194,7 @@ func TestGitHubDownForTwoMinutes(t *testing.T) {
 	if testBackend == "postgres" {
 		t.Skip("PostgreSQL's waits run on the database's clock")
 	}
-	dep := loadFixture(t, "deployment_protection_rule.staging-allowed.json")
-	pr := loadFixture(t, "pull_request.opened.dco-missing.json")
-	gh := newFakeGitHub(t)
-	gh.add(dep.Responses)
-	gh.add(pr.Responses)
-	gh.fail["/deployment_protection_rule"] = 1 << 30
-	gh.fail["/check-runs"] = 1 << 30
+	dep, pr, gh := gitHubDown(t)
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: start}
 	h := startConfig(t, gh, "", func(c *Config) { c.Now = clock.Now; c.AnswerRetryBase = 30 * time.Second })

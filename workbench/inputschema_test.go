@@ -1,14 +1,9 @@
 package workbench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"testing"
 	"testing/fstest"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 const readsMeta = `# METADATA
@@ -65,60 +60,5 @@ func TestInputWarnings(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("warning %d:\n%s\nwant\n%s", i, got[i], want[i])
 		}
-	}
-}
-
-// TestInputSchemaHoldsForGatheredInputs validates the input of every
-// delivery fixture, all its facts gathered, against the input's schema:
-// the schema says what gitpoli gives.
-func TestInputSchemaHoldsForGatheredInputs(t *testing.T) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(InputSchema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("input.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := c.Compile("input.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir("../internal/testrepo/testdata/fixtures")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, entry := range entries {
-		data, err := os.ReadFile("../internal/testrepo/testdata/fixtures/" + entry.Name())
-		if err != nil || !json.Valid(data) {
-			continue
-		}
-		var f struct {
-			Event   string          `json:"event"`
-			Payload json.RawMessage `json:"payload"`
-		}
-		if json.Unmarshal(data, &f) != nil || f.Event == "" {
-			continue
-		}
-		g, err := Gather(context.Background(), Delivery{Event: f.Event, Payload: f.Payload}, NoFacts(ErrFactUnavailable), GatherOptions{LocalConfig: true})
-		if err != nil {
-			continue
-		}
-		g.GatherAll(context.Background())
-		for _, gs := range g.Subjects {
-			raw, _ := json.Marshal(gs.Input())
-			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := schema.Validate(v); err != nil {
-				t.Errorf("%s: %v", entry.Name(), err)
-			}
-			checked++
-		}
-	}
-	if checked < 20 {
-		t.Fatalf("only %d inputs checked", checked)
 	}
 }
